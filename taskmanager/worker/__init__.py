@@ -1,0 +1,1 @@
+"""Slot worker processes: one per allocated slot, forked from a preloaded parent."""
