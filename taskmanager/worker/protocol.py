@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # ---- daemon -> worker ------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -42,5 +41,12 @@ class TaskStateChanged:
     error_name: str = ""   # exception class name when FAILED
 
 
+@dataclass(frozen=True)
+class WorkerFailed:
+    """The worker could not start (e.g. its data plane failed to bind) and is exiting."""
+
+    error: str  # formatted Python traceback
+
+
 WorkerCommand = DeployTask | CancelTask | Shutdown
-WorkerEvent = WorkerReady | TaskStateChanged
+WorkerEvent = WorkerReady | TaskStateChanged | WorkerFailed

@@ -1,0 +1,1 @@
+"""The user API: StreamExecutionEnvironment, DataStream, functions, sources and sinks (PyFlink's names)."""

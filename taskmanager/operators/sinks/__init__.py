@@ -1,0 +1,1 @@
+"""Sinks: the end of a pipeline."""

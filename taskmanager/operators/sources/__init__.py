@@ -1,0 +1,1 @@
+"""Sources: each parallel reader produces batches for the head of its chain."""

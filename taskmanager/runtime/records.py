@@ -1,0 +1,144 @@
+"""Python records <-> Arrow record batches.
+
+Inside a chain, per-record operators see Python objects; exchanges and
+``map_batches`` see Arrow. The mapping is exact (a round trip returns equal
+records of the same types):
+
+- scalars (str, int, float, bool, bytes, None) -> one typed column ``f0``
+- tuples of equal length -> columns ``f0..fn``, each typed or pickled on its own
+- anything else (dicts, lists, user classes, mixed types) -> one pickled
+  binary column (cloudpickle), the slow but always-correct fallback
+
+Schema metadata ``strom.kind`` records which form a batch is in. Batches
+without it (from Arrow sources or ``map_batches``) convert to scalars when they
+have one column and to tuples otherwise. ``__key__`` (the key of a keyed
+exchange) is never part of the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+import cloudpickle
+import pyarrow as pa
+
+KIND = b"strom.kind"
+PICKLED = b"strom.pickled"
+KEY_COLUMN = "__key__"
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+_NONE = type(None)
+_PRIMITIVE_TYPES: dict[frozenset[type], pa.DataType] = {
+    frozenset({str}): pa.string(),
+    frozenset({str, _NONE}): pa.string(),
+    frozenset({int}): pa.int64(),
+    frozenset({int, _NONE}): pa.int64(),
+    frozenset({float}): pa.float64(),
+    frozenset({float, _NONE}): pa.float64(),
+    frozenset({bool}): pa.bool_(),
+    frozenset({bool, _NONE}): pa.bool_(),
+    frozenset({bytes}): pa.binary(),
+    frozenset({bytes, _NONE}): pa.binary(),
+}
+_PICKLED_FIELD_META = {PICKLED: b"1"}
+
+
+def _pickled_array(values: Sequence[Any]) -> pa.Array:
+    dumps = cloudpickle.dumps
+    return pa.array([dumps(v) for v in values], type=pa.binary())
+
+
+def column_to_arrow(values: Sequence[Any], name: str) -> tuple[pa.Field, pa.Array]:
+    """One column: typed when every value has the same primitive type, else pickled."""
+    types = frozenset(map(type, values))
+    arrow_type = _PRIMITIVE_TYPES.get(types)
+    if arrow_type is not None:
+        try:
+            return pa.field(name, arrow_type), pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # e.g. an int beyond int64
+    elif types == {_NONE} or not types:
+        return pa.field(name, pa.null()), pa.nulls(len(values))
+    return pa.field(name, pa.binary(), metadata=_PICKLED_FIELD_META), _pickled_array(values)
+
+
+def records_to_arrow(records: Sequence[Any], keys: Sequence[Any] | None = None) -> pa.RecordBatch:
+    """Convert Python records (and optionally their keys) to a record batch."""
+    fields: list[pa.Field] = []
+    arrays: list[pa.Array] = []
+    n = len(records)
+    first = records[0] if n else None
+    if n and type(first) is tuple:
+        width = len(first)
+        if set(map(type, records)) == {tuple} and set(map(len, records)) == {width}:
+            kind = b"tuple"
+            columns = [list(map(itemgetter(i), records)) for i in range(width)]
+            for i, col in enumerate(columns):
+                f, a = column_to_arrow(col, f"f{i}")
+                fields.append(f)
+                arrays.append(a)
+            if width == 0:
+                kind = b"value"
+                f, a = pa.field("f0", pa.binary(), metadata=_PICKLED_FIELD_META), _pickled_array(records)
+                fields, arrays = [f], [a]
+        else:
+            kind = b"value"
+            f, a = column_to_arrow(records, "f0")
+            fields.append(f)
+            arrays.append(a)
+    else:
+        kind = b"value"
+        f, a = column_to_arrow(records, "f0")
+        fields.append(f)
+        arrays.append(a)
+    if keys is not None:
+        f, a = column_to_arrow(keys, KEY_COLUMN)
+        fields.append(f)
+        arrays.append(a)
+    schema = pa.schema(fields, metadata={KIND: kind})
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _column_values(batch: pa.RecordBatch, i: int) -> list[Any]:
+    field = batch.schema.field(i)
+    col = batch.column(i)
+    if field.metadata and field.metadata.get(PICKLED) == b"1":
+        loads = cloudpickle.loads
+        return [None if v is None else loads(v) for v in col.to_pylist()]
+    return col.to_pylist()
+
+
+def data_column_indices(batch: pa.RecordBatch) -> list[int]:
+    return [i for i, name in enumerate(batch.schema.names) if name != KEY_COLUMN]
+
+
+def arrow_to_records(batch: pa.RecordBatch) -> list[Any]:
+    """The records of a batch as Python objects (``__key__`` excluded)."""
+    meta = batch.schema.metadata or {}
+    kind = meta.get(KIND)
+    idx = data_column_indices(batch)
+    if kind == b"value" or (kind is None and len(idx) == 1):
+        return _column_values(batch, idx[0]) if idx else [None] * batch.num_rows
+    columns = [_column_values(batch, i) for i in idx]
+    if not columns:
+        return [()] * batch.num_rows
+    return list(zip(*columns, strict=True))
+
+
+def arrow_keys(batch: pa.RecordBatch) -> list[Any] | None:
+    """The keys carried by a keyed exchange, or None."""
+    i = batch.schema.get_field_index(KEY_COLUMN)
+    if i < 0:
+        return None
+    return _column_values(batch, i)
+
+
+def without_key(batch: pa.RecordBatch) -> pa.RecordBatch:
+    i = batch.schema.get_field_index(KEY_COLUMN)
+    return batch if i < 0 else batch.drop_columns([KEY_COLUMN])
+
+
+def is_pickled(field: pa.Field) -> bool:
+    return bool(field.metadata and field.metadata.get(PICKLED) == b"1")
