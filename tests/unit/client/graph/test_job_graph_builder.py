@@ -1,0 +1,76 @@
+import pytest
+
+from strom.client.api.connectors import FileSink
+from strom.client.api.environment import RuntimeExecutionMode, StreamExecutionEnvironment
+from strom.common.errors import JobGraphError
+from strom.common.jobgraph import PartitionerKind
+
+
+def _env(p=2):
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_parallelism(p)
+    return env
+
+
+def test_forward_edges_of_equal_parallelism_are_chained(tmp_path):
+    env = _env()
+    (env.from_sequence(1, 10).map(lambda x: x).filter(lambda x: x > 1)
+     .key_by(lambda x: x % 3).sum(0).map(str).sink_to(FileSink.text(str(tmp_path))))
+    jg = env.get_job_graph("j")
+    assert [v.name for v in jg.vertices] == [
+        "Source: Sequence Source (1..10) -> Map -> Filter", "Keyed Aggregation -> Map -> File Sink"]
+    assert [e.partitioner for e in jg.edges] == [PartitionerKind.HASH]
+
+
+def test_parallelism_change_inserts_rebalance_and_collection_source_runs_once():
+    env = _env(3)
+    env.from_collection([1, 2]).map(lambda x: x).print()
+    jg = env.get_job_graph("j")
+    assert [v.parallelism for v in jg.vertices] == [1, 3]
+    assert jg.edges[0].partitioner is PartitionerKind.REBALANCE
+
+
+def test_union_is_a_new_vertex_with_two_inputs():
+    env = _env()
+    a = env.from_sequence(1, 5)
+    b = env.from_sequence(6, 9)
+    a.union(b).print()
+    jg = env.get_job_graph("j")
+    assert len(jg.vertices) == 3
+    assert len(jg.inputs_of(jg.vertices[-1].id)) == 2
+
+
+def test_errors_name_the_step():
+    env = _env()
+    env.from_sequence(1, 5).map(lambda x: x)
+    with pytest.raises(JobGraphError, match="no sink"):
+        env.get_job_graph("j")
+    env = _env()
+    env.from_sequence(1, 5).map(lambda x: x).set_parallelism(3).forward().print()
+    with pytest.raises(JobGraphError, match="forward\\(\\).*Map.*step 2"):
+        env.get_job_graph("j")
+
+
+def test_unpicklable_function_is_reported_with_its_step():
+    import threading
+
+    lock = threading.Lock()
+    env = _env()
+    env.from_sequence(1, 5).map(lambda x: (x, lock)).print()
+    with pytest.raises(JobGraphError, match="'Map' \\(step 2\\): cannot serialize"):
+        env.get_job_graph("j")
+
+
+def test_stateful_operators_need_uids_when_asked():
+    env = _env()
+    env.configure({"pipeline.auto-generate-uids": "false"})
+    env.from_sequence(1, 5).key_by(lambda x: x).sum(0).print()
+    with pytest.raises(JobGraphError, match="Keyed Aggregation.*no uid"):
+        env.get_job_graph("j")
+
+
+def test_automatic_mode_is_batch_for_bounded_sources():
+    env = _env()
+    env.set_runtime_mode(RuntimeExecutionMode.AUTOMATIC)
+    env.from_sequence(1, 5).print()
+    assert env.get_job_graph("j").config["execution.runtime-mode"] == "BATCH"
