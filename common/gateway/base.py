@@ -40,10 +40,15 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
 def channel_options() -> list[tuple[str, Any]]:
-    """Options for client channels and servers alike (message size limits)."""
+    """Options for client channels and servers alike: message size limits, and quick reconnects
+    (gRPC's default reconnect backoff starts at 1 s and grows to 2 min; a restarted JobManager
+    should be found within a retry or two)."""
     return [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
     ]
 
 
@@ -144,9 +149,10 @@ class GatewayBase:
             try:
                 return getattr(self._stub(stub_class), method)(request, timeout=timeout_s or self.timeout_s)
             except grpc.RpcError as e:
-                if not _is_unavailable(e) or time.monotonic() + backoff > deadline:
+                remaining = deadline - time.monotonic()
+                if not _is_unavailable(e) or remaining <= 0:
                     raise self._error(e) from None
-            time.sleep(backoff)
+            time.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _call_async(self, method: str, request: Any, *, timeout_s: float | None = None,
@@ -158,9 +164,10 @@ class GatewayBase:
                 stub = self._stub(stub_class, aio=True)
                 return await getattr(stub, method)(request, timeout=timeout_s or self.timeout_s)
             except grpc.RpcError as e:
-                if not _is_unavailable(e) or time.monotonic() + backoff > deadline:
+                remaining = deadline - time.monotonic()
+                if not _is_unavailable(e) or remaining <= 0:
                     raise self._error(e) from None
-            await asyncio.sleep(backoff)
+            await asyncio.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     def _error(self, e: grpc.RpcError) -> StromError:

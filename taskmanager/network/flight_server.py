@@ -78,7 +78,7 @@ class DataServer(flight.FlightServerBase):
         except (PartitionNotFoundError, PartitionReleasedError, IndexError) as e:
             if view is not None:
                 view.release()
-            raise flight.FlightServerError(f"data server {self.address}: {e}") from None
+            raise flight.FlightServerError(str(e)) from None
         return flight.GeneratorStream(schema, self._stream(context, request, view, schema))
 
     def _stream(self, context: flight.ServerCallContext, request: PartitionRequest,
@@ -119,7 +119,7 @@ class DataServer(flight.FlightServerBase):
         except (PartitionNotFoundError, PartitionReleasedError, IndexError) as e:
             if abandoned():
                 return
-            raise flight.FlightServerError(f"data server {self.address}: {e}") from None
+            raise flight.FlightServerError(str(e)) from None
         finally:
             if view is not None:
                 view.release()

@@ -91,7 +91,8 @@ class RemoteChannelReader:
             if isinstance(e, ChannelError):
                 self._fail(e)
             else:
-                error = ChannelError(f"{self.describe()} failed: {type(e).__name__}: {e}")
+                what = flight_message(e) if isinstance(e, flight.FlightError) else f"{type(e).__name__}: {e}"
+                error = ChannelError(f"{self.describe()} failed: {what}")
                 error.__cause__ = e
                 self._fail(error)
         finally:
@@ -137,11 +138,17 @@ class RemoteChannelReader:
                     what = "lost the connection to" if received_any else \
                         f"could not connect within {self._connect_timeout_s:g} s to"
                     raise ChannelError(f"{self.describe()}: {what} the producer at {self.address}: "
-                                       f"{_first_line(e)}") from e
+                                       f"{flight_message(e)}") from e
                 self._stopped.wait(min(backoff, remaining))
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
 
-def _first_line(error: BaseException) -> str:
+def flight_message(error: BaseException) -> str:
+    """A Flight error's message without gRPC's repeated debug context."""
     text = str(error).strip()
+    for marker in (". Detail:", ". gRPC client debug context:", " gRPC client debug context:"):
+        cut = text.find(marker)
+        if cut > 0:
+            text = text[:cut]
+    text = text.removeprefix("Flight returned unavailable error, with message: ")
     return text.splitlines()[0] if text else type(error).__name__

@@ -18,7 +18,7 @@ exchange) is never part of the records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
+from operator import is_, itemgetter
 from typing import Any
 
 import cloudpickle
@@ -30,18 +30,6 @@ KEY_COLUMN = "__key__"
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _NONE = type(None)
-_PRIMITIVE_TYPES: dict[frozenset[type], pa.DataType] = {
-    frozenset({str}): pa.string(),
-    frozenset({str, _NONE}): pa.string(),
-    frozenset({int}): pa.int64(),
-    frozenset({int, _NONE}): pa.int64(),
-    frozenset({float}): pa.float64(),
-    frozenset({float, _NONE}): pa.float64(),
-    frozenset({bool}): pa.bool_(),
-    frozenset({bool, _NONE}): pa.bool_(),
-    frozenset({bytes}): pa.binary(),
-    frozenset({bytes, _NONE}): pa.binary(),
-}
 _PICKLED_FIELD_META = {PICKLED: b"1"}
 
 
@@ -50,53 +38,70 @@ def _pickled_array(values: Sequence[Any]) -> pa.Array:
     return pa.array([dumps(v) for v in values], type=pa.binary())
 
 
+_EXACT_INFERRED = (pa.types.is_string, pa.types.is_int64, pa.types.is_boolean, pa.types.is_binary)
+
+
 def column_to_arrow(values: Sequence[Any], name: str) -> tuple[pa.Field, pa.Array]:
-    """One column: typed when every value has the same primitive type, else pickled."""
-    types = frozenset(map(type, values))
-    arrow_type = _PRIMITIVE_TYPES.get(types)
-    if arrow_type is not None:
-        try:
-            return pa.field(name, arrow_type), pa.array(values, type=arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass  # e.g. an int beyond int64
-    elif types == {_NONE} or not types:
-        return pa.field(name, pa.null()), pa.nulls(len(values))
+    """One column: typed when Arrow's inference is exact for it, else pickled.
+
+    Arrow infers str -> string, int -> int64, bool -> bool, bytes -> binary
+    exactly. A double may hide ints among floats (1 would come back as 1.0), so
+    doubles are accepted only when every value is a float; everything else
+    (lists, dicts, datetimes, mixed types, ints beyond int64) is pickled.
+    """
+    try:
+        arr = pa.array(values, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError):
+        return pa.field(name, pa.binary(), metadata=_PICKLED_FIELD_META), _pickled_array(values)
+    t = arr.type
+    if any(check(t) for check in _EXACT_INFERRED) or pa.types.is_null(t):
+        if pa.types.is_int64(t) and not _all_exact_ints(values):
+            return pa.field(name, pa.binary(), metadata=_PICKLED_FIELD_META), _pickled_array(values)
+        return pa.field(name, t), arr
+    if pa.types.is_float64(t) and set(map(type, values)) <= {float, _NONE}:
+        return pa.field(name, t), arr
     return pa.field(name, pa.binary(), metadata=_PICKLED_FIELD_META), _pickled_array(values)
+
+
+def _all_exact_ints(values: Sequence[Any]) -> bool:
+    """int64 inference also accepts numpy integers and bools mixed with ints; keep only plain ints."""
+    return set(map(type, values)) <= {int, _NONE}
 
 
 def records_to_arrow(records: Sequence[Any], keys: Sequence[Any] | None = None) -> pa.RecordBatch:
     """Convert Python records (and optionally their keys) to a record batch."""
     fields: list[pa.Field] = []
     arrays: list[pa.Array] = []
+    columns: list[list[Any]] = []
     n = len(records)
     first = records[0] if n else None
-    if n and type(first) is tuple:
+    kind = b"value"
+    if n and type(first) is tuple and set(map(type, records)) == {tuple}:
         width = len(first)
-        if set(map(type, records)) == {tuple} and set(map(len, records)) == {width}:
+        if width and set(map(len, records)) == {width}:
             kind = b"tuple"
             columns = [list(map(itemgetter(i), records)) for i in range(width)]
-            for i, col in enumerate(columns):
-                f, a = column_to_arrow(col, f"f{i}")
-                fields.append(f)
-                arrays.append(a)
-            if width == 0:
-                kind = b"value"
-                f, a = pa.field("f0", pa.binary(), metadata=_PICKLED_FIELD_META), _pickled_array(records)
-                fields, arrays = [f], [a]
-        else:
-            kind = b"value"
-            f, a = column_to_arrow(records, "f0")
+    if kind == b"tuple":
+        for i, col in enumerate(columns):
+            f, a = column_to_arrow(col, f"f{i}")
             fields.append(f)
             arrays.append(a)
     else:
-        kind = b"value"
-        f, a = column_to_arrow(records, "f0")
+        columns = [records if isinstance(records, list) else list(records)]
+        f, a = column_to_arrow(columns[0], "f0")
         fields.append(f)
         arrays.append(a)
     if keys is not None:
-        f, a = column_to_arrow(keys, KEY_COLUMN)
-        fields.append(f)
-        arrays.append(a)
+        # key_by(lambda r: r[0]) returns the very objects of a column: reuse its Arrow array
+        same = next((i for i, col in enumerate(columns)
+                     if n and keys[0] is col[0] and all(map(is_, keys, col))), None)
+        if same is not None and not is_pickled(fields[same]):
+            fields.append(pa.field(KEY_COLUMN, fields[same].type))
+            arrays.append(arrays[same])
+        else:
+            f, a = column_to_arrow(keys, KEY_COLUMN)
+            fields.append(f)
+            arrays.append(a)
     schema = pa.schema(fields, metadata={KIND: kind})
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

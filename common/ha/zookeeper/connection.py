@@ -20,7 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import ConnectionClosedError, ConnectionLoss, SessionExpiredError
+from kazoo.exceptions import (
+    ConnectionClosedError,
+    ConnectionLoss,
+    RolledBackError,
+    RuntimeInconsistency,
+    SessionExpiredError,
+)
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 from strom.common.config import HA_ZK_CONNECTION_TIMEOUT, HA_ZK_QUORUM, HA_ZK_SESSION_TIMEOUT, Configuration
@@ -111,9 +117,14 @@ class ZooKeeperConnection:
                 log.exception("ZooKeeper state listener %r failed", listener)
 
     def call(self, what: str, start: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run one kazoo ``*_async`` operation and wait at most the connection timeout for it."""
+        """Run one kazoo ``*_async`` operation and wait at most the connection timeout for it.
+
+        Fails at once with ``ClusterUnreachableError`` while disconnected (SUSPENDED).
+        """
         if self._closed:
             raise ClusterUnreachableError(f"ZooKeeper client for {self.quorum!r} is closed ({what})")
+        if not self.client.connected:   # fail fast: kazoo would park the request until reconnection
+            raise ClusterUnreachableError(f"not connected to ZooKeeper quorum {self.quorum!r}; cannot {what}")
         try:
             return start(*args, **kwargs).get(timeout=self.connection_timeout_ms / 1000.0)
         except (ConnectionLoss, SessionExpiredError, ConnectionClosedError, KazooTimeoutError) as e:
@@ -131,6 +142,11 @@ class ZooKeeperConnection:
             self.client.close()
         except Exception:
             log.exception("closing the ZooKeeper client for %s failed", self.quorum)
+
+
+def transaction_errors(results: list[object]) -> list[Exception]:
+    """The real failures of a committed multi-op (not the rolled-back or skipped ops around them)."""
+    return [r for r in results if isinstance(r, Exception) and not isinstance(r, (RolledBackError, RuntimeInconsistency))]
 
 
 class EventWorker:

@@ -33,11 +33,16 @@ import threading
 import uuid
 from typing import Any
 
-from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError, RolledBackError
+from kazoo.exceptions import (
+    BadVersionError,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+)
 from kazoo.protocol.states import WatchedEvent
 from strom.common.errors import ClusterUnreachableError, IllegalStateTransitionError
 from strom.common.ha.services import LeaderContender, LeaderElection, LeaderInformation
-from strom.common.ha.zookeeper.connection import EventWorker, ZooKeeperConnection
+from strom.common.ha.zookeeper.connection import EventWorker, ZooKeeperConnection, transaction_errors
 from strom.common.ha.zookeeper.layout import (
     LATCH_PREFIX,
     ZNodeLayout,
@@ -65,6 +70,8 @@ class ZooKeeperLeaderElection(LeaderElection):
         self._latch_node: str | None = None          # full path of our latch node
         self._leader_session: LeaderSessionId | None = None
         self._worker: EventWorker | None = None
+        self._guid = uuid.uuid4().hex
+        self._contended = False   # set for good by start(): such a process's writes stay fenced
 
     # -- LeaderElection -------------------------------------------------------------------------
 
@@ -74,6 +81,7 @@ class ZooKeeperLeaderElection(LeaderElection):
                 raise IllegalStateTransitionError("ZooKeeper leader election already started")
             self._contender = contender
             self._running = True
+            self._contended = True
             self._worker = EventWorker("strom-zk-leader-election")
         self._conn.add_listener(self._on_connection_state)
         self._worker.submit(self._check)
@@ -134,6 +142,12 @@ class ZooKeeperLeaderElection(LeaderElection):
     def started(self) -> bool:
         with self._lock:
             return self._running
+
+    @property
+    def has_contended(self) -> bool:
+        """True once ``start`` was called, also after ``stop``."""
+        with self._lock:
+            return self._contended
 
     # -- kazoo threads: hand over only ------------------------------------------------------------
 
@@ -196,14 +210,15 @@ class ZooKeeperLeaderElection(LeaderElection):
         if session is None:
             return
         zk, call = self._zk, self._conn.call
-        node = self.latch_node
-        if node is not None:
-            stat = call("look up the leader latch node", zk.exists_async, node)
-            if stat is None or stat.ephemeralOwner != session:
-                self._revoke(f"latch node {node} is gone (ZooKeeper session ended)")
-                node = None
+        children = call("list the leader latch", zk.get_children_async, self._layout.latch_dir)
+        latches = sorted((c for c in children if c.startswith(LATCH_PREFIX)), key=latch_sequence)
+        node = self._own_latch_node(latches, session)
         if node is None:
-            node = call("join the leader election", zk.create_async, self._layout.latch_prefix,
+            self._revoke("our latch node is gone (ZooKeeper session ended)")
+            with self._lock:
+                self._latch_node = None
+            # if the reply is lost, the next check finds the node by our guid
+            node = call("join the leader election", zk.create_async, self._layout.latch_prefix(self._guid),
                         self.owner.encode(), ephemeral=True, sequence=True)
             with self._lock:
                 if not self._running:   # stop() raced with us: do not leave a node behind
@@ -211,24 +226,55 @@ class ZooKeeperLeaderElection(LeaderElection):
                     return
                 self._latch_node = node
             log.debug("%s created latch node %s", self.owner, node)
-        children = call("list the leader latch", zk.get_children_async, self._layout.latch_dir)
-        latches = sorted((c for c in children if c.startswith(LATCH_PREFIX)), key=latch_sequence)
-        name = node.rsplit("/", 1)[1]
-        if name not in latches:   # deleted between create and list (session loss): start over
             self._submit(self._check)
             return
-        index = latches.index(name)
+        index = latches.index(node.rsplit("/", 1)[1])
         if index == 0:
             # watch our own node: someone deleting it by hand must depose us
             if call("watch the leader latch node", zk.exists_async, node, watch=self._on_watch) is None:
                 self._submit(self._check)
                 return
+            if self.leader_session_id is None:
+                self._clear_stale_connection_info(node, session)
             self._grant()
             return
         self._revoke(f"latch node {node} is no longer the first")
         predecessor = f"{self._layout.latch_dir}/{latches[index - 1]}"
         if call("watch the preceding contender", zk.exists_async, predecessor, watch=self._on_watch) is None:
             self._submit(self._check)   # it left meanwhile: look again
+
+    def _clear_stale_connection_info(self, node: str, session: int) -> None:
+        """Before a re-grant in the same ZooKeeper session, drop the address published under the revoked
+        leader session id, so retrievers see "no leader" until the contender confirms the new one."""
+        zk, call = self._zk, self._conn.call
+        stat = call("read connection_info", zk.exists_async, self._layout.connection_info)
+        if stat is None or stat.ephemeralOwner != session:
+            return
+        tx = zk.transaction()
+        tx.check(node, -1)
+        tx.delete(self._layout.connection_info, stat.version)
+        errors = transaction_errors(call("clear the stale leader address", tx.commit_async))
+        if errors:
+            log.debug("stale connection_info not cleared: %r", errors)
+
+    def _own_latch_node(self, latches: list[str], session: int) -> str | None:
+        """Our latch node in the current session (adopting one whose create reply was lost); extras are deleted."""
+        tag = f"{LATCH_PREFIX}{self._guid}-"
+        ours = []
+        for name in (n for n in latches if n.startswith(tag)):
+            path = f"{self._layout.latch_dir}/{name}"
+            stat = self._conn.call("look up a leader latch node", self._zk.exists_async, path)
+            if stat is not None and stat.ephemeralOwner == session:
+                ours.append(path)
+        for extra in ours[1:]:
+            log.warning("%s: deleting duplicate latch node %s", self.owner, extra)
+            self._delete_quietly(extra)
+        node = ours[0] if ours else None
+        with self._lock:
+            if node is not None and node != self._latch_node:
+                log.info("%s: using latch node %s", self.owner, node)
+                self._latch_node = node
+        return node
 
     def _publish(self, info: LeaderInformation) -> None:
         with self._lock:
@@ -257,7 +303,7 @@ class ZooKeeperLeaderElection(LeaderElection):
             except ClusterUnreachableError as e:
                 log.warning("Could not publish leader address for session %s: %s", info.session_id, e)
                 return
-            errors = [r for r in results if isinstance(r, Exception) and not isinstance(r, RolledBackError)]
+            errors = transaction_errors(results)
             if not errors:
                 log.info("Published leader address %s (REST %s) for leader session %s at %s",
                          info.rpc_address, info.rest_address, info.session_id, path)

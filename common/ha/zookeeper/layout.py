@@ -1,8 +1,10 @@
 """Where Strom keeps what in ZooKeeper, and how each znode's data is encoded (JSON).
 
     /<root>/<cluster-id>/
-        leader/latch/latch-<seq>                  ephemeral-sequential, one per contending JobManager;
-                                                  the lowest sequence number leads
+        leader/latch/latch-<guid>-<seq>           ephemeral-sequential, one per contending JobManager;
+                                                  the lowest sequence number leads; <guid> identifies
+                                                  the contender, so it finds its node again when the
+                                                  reply to its create was lost (Curator's "protected" mode)
         leader/jobmanager/connection_info         ephemeral (the leader's ZooKeeper session): leader
                                                   session id, gRPC and REST address
         jobgraphs/<job-id>                        persistent: pointer to the job graph file in
@@ -51,9 +53,8 @@ class ZNodeLayout:
     def latch_dir(self) -> str:
         return f"{self.base}/leader/latch"
 
-    @property
-    def latch_prefix(self) -> str:
-        return f"{self.latch_dir}/{LATCH_PREFIX}"
+    def latch_prefix(self, guid: str) -> str:
+        return f"{self.latch_dir}/{LATCH_PREFIX}{guid}-"
 
     @property
     def connection_info(self) -> str:
@@ -85,7 +86,7 @@ def check_name(name: str) -> str:
 
 
 def latch_sequence(name: str) -> int:
-    """'latch-0000000012' -> 12; names that are not latch nodes sort last."""
+    """'latch-<guid>-0000000012' -> 12; names that are not latch nodes sort last."""
     try:
         return int(name.rsplit("-", 1)[1]) if name.startswith(LATCH_PREFIX) else 1 << 62
     except (IndexError, ValueError):

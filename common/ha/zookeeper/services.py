@@ -60,8 +60,8 @@ class ZooKeeperHaServices(HighAvailabilityServices):
         return self.connection.quorum
 
     def _fence(self) -> str | None:
-        """Writes of a contending process are fenced by its latch node; others are not fenced."""
-        if not self._election.started:
+        """Writes of a process that contends (or contended) are fenced by its latch node; others are not."""
+        if not self._election.has_contended:
             return None
         node = self._election.fencing_node()
         if node is None:

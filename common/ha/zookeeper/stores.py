@@ -26,11 +26,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
-from strom.common.errors import FencingTokenError, StromError
+from kazoo.exceptions import (
+    BadVersionError,
+    NodeExistsError,
+    NoNodeError,
+)
+from strom.common.errors import ClusterUnreachableError, FencingTokenError, StromError
 from strom.common.ha.filesystem import HaStorageDir, sha256_hex
 from strom.common.ha.services import JobGraphStore, JobResultEntry, JobResultStore
-from strom.common.ha.zookeeper.connection import ZooKeeperConnection
+from strom.common.ha.zookeeper.connection import ZooKeeperConnection, transaction_errors
 from strom.common.ha.zookeeper.layout import (
     StatePointer,
     ZNodeLayout,
@@ -59,9 +63,9 @@ def _commit(conn: ZooKeeperConnection, what: str, fence_node: str | None,
     results = conn.call(what, tx.commit_async)
     if fence_node is not None and isinstance(results[0], NoNodeError):
         raise FencingTokenError(f"cannot {what}: this JobManager lost leadership (latch node {fence_node} is gone)")
-    for r in results:
-        if isinstance(r, Exception) and not isinstance(r, RolledBackError):
-            raise r
+    errors = transaction_errors(results)
+    if errors:
+        raise errors[0]
     return list(results)
 
 
@@ -104,6 +108,8 @@ class ZooKeeperJobGraphStore(JobGraphStore):
                     continue
             else:
                 raise StromError(f"could not store job graph {job_id}: {path} kept changing under us")
+        except ClusterUnreachableError:
+            raise   # outcome unknown (the pointer may have been written): keep the file, an orphan at worst
         except BaseException:
             self._discard(uri)   # the pointer was not written: the new file is garbage
             raise

@@ -1,0 +1,5 @@
+"""``python -m strom.client.cli``."""
+
+from strom.client.cli.main import main
+
+main()

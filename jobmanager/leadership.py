@@ -1,0 +1,137 @@
+"""The JobManager's leadership: the leader session id and fencing checks.
+
+``Leadership`` is the ``LeaderContender`` the HA services talk to. Standalone
+HA grants leadership at once; ZooKeeper HA grants and revokes it from kazoo's
+threads. Either way grant/revoke only hand the event over to the JobManager's
+loop (``call_soon_threadsafe``); there the session id changes and the
+``on_grant``/``on_revoke`` callbacks run (recover jobs / suspend them).
+
+Every fenced RPC passes its token to ``check_fencing``: a token that is not
+the current session (or any token while this JobManager does not lead) raises
+``FencingTokenError`` ("leader session" in the text), which the transport
+turns into FAILED_PRECONDITION.
+
+State owner: the JobManager's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from strom.common.errors import FencingTokenError
+from strom.common.ha import LeaderElection
+from strom.common.ids import LeaderSessionId
+
+log = logging.getLogger(__name__)
+
+GrantCallback = Callable[[LeaderSessionId], Awaitable[None]]
+RevokeCallback = Callable[[], Awaitable[None]]
+
+
+class Leadership:
+    """Holds the leader session id of this JobManager; LeaderContender for the HA services."""
+
+    def __init__(self, election: LeaderElection, loop: asyncio.AbstractEventLoop,
+                 on_grant: GrantCallback, on_revoke: RevokeCallback) -> None:
+        self._election = election
+        self._loop = loop
+        self._on_grant = on_grant
+        self._on_revoke = on_revoke
+        self._session: LeaderSessionId | None = None
+        self._rpc_address = ""
+        self._rest_address = ""
+        self._changes: asyncio.Queue[LeaderSessionId | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._granted = asyncio.Event()
+
+    @property
+    def session_id(self) -> LeaderSessionId | None:
+        """The current leader session id, None while not leading."""
+        return self._session
+
+    @property
+    def is_leader(self) -> bool:
+        return self._session is not None
+
+    def start(self, rpc_address: str, rest_address: str) -> None:
+        """Join the election; ``rpc_address``/``rest_address`` are published once leadership is granted."""
+        self._rpc_address = rpc_address
+        self._rest_address = rest_address
+        self._worker = self._loop.create_task(self._apply_changes(), name="leadership")
+        self._election.start(self)
+
+    async def stop(self) -> None:
+        if self._worker is None:
+            return  # never started
+        self._election.stop()
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+
+    async def wait_for_leadership(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._granted.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+    # ---- LeaderContender (any thread) ---------------------------------------
+
+    def grant_leadership(self, session_id: LeaderSessionId) -> None:
+        self._loop.call_soon_threadsafe(self._changes.put_nowait, session_id)
+
+    def revoke_leadership(self) -> None:
+        self._loop.call_soon_threadsafe(self._changes.put_nowait, None)
+
+    # ---- fencing (loop) -----------------------------------------------------
+
+    def check_fencing(self, token: str) -> LeaderSessionId:
+        """Raise FencingTokenError unless ``token`` is the current leader session id."""
+        if self._session is None:
+            raise FencingTokenError("this JobManager is not the leader (no leader session); "
+                                    "ask the HA services for the current leader and retry")
+        if token != self._session:
+            shown = token or "<none>"
+            raise FencingTokenError(f"stale leader session {shown}: the current leader session is {self._session}; "
+                                    "re-resolve the leader and retry")
+        return self._session
+
+    def current_session(self) -> LeaderSessionId:
+        """The session id to put on outgoing calls; FencingTokenError while not leading."""
+        if self._session is None:
+            raise FencingTokenError("this JobManager lost its leader session")
+        return self._session
+
+    # ---- loop side ----------------------------------------------------------
+
+    async def _apply_changes(self) -> None:
+        while True:
+            session = await self._changes.get()
+            try:
+                if session is not None:
+                    await self._grant(session)
+                elif self._session is not None:
+                    await self._revoke()
+            except Exception:
+                log.exception("leadership change to %s failed", session)
+
+    async def _grant(self, session: LeaderSessionId) -> None:
+        if self._session == session:
+            return
+        if self._session is not None:
+            await self._revoke()
+        log.info("JobManager granted leadership with leader session %s", session)
+        self._session = session
+        await self._on_grant(session)
+        if self._election.has_leadership(session):
+            self._election.confirm_leadership(session, self._rpc_address, self._rest_address)
+        self._granted.set()
+
+    async def _revoke(self) -> None:
+        log.warning("JobManager lost leadership (leader session %s): suspending its jobs", self._session)
+        self._session = None
+        self._granted.clear()
+        await self._on_revoke()

@@ -1,0 +1,1 @@
+"""TaskExecutor daemon: slots, registration and heartbeats, slot worker processes (see entrypoint.py)."""
