@@ -22,11 +22,9 @@ import time
 
 import numpy as np
 import pyarrow as pa
-
 from strom.taskmanager.network import (
     Channel,
     EndOfPartition,
-    ForwardPartitioner,
     HashPartitioner,
     NetworkEnvironment,
     RecordWriter,

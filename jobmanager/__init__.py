@@ -1,0 +1,1 @@
+"""The JobManager: Dispatcher, ResourceManager, one JobMaster per job, REST; see ``entrypoint``."""

@@ -121,6 +121,7 @@ class JobManager:
             await self._start_servers()
             self.resource_manager.start()
             self.leadership.start(self.rpc_address, self.rest_address)
+            await self.leadership.settle()
         except BaseException:
             await self.stop()
             raise

@@ -71,6 +71,15 @@ class Leadership:
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
 
+    async def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait until every leadership change handed over so far is applied (e.g. standalone's
+        immediate grant, so the JobManager leads before it announces that it serves)."""
+        await asyncio.sleep(0)  # let call_soon_threadsafe hand-overs already scheduled run first
+        try:
+            await asyncio.wait_for(self._changes.join(), timeout_s)
+        except TimeoutError:
+            log.warning("leadership change still in progress after %g s", timeout_s)
+
     async def wait_for_leadership(self, timeout_s: float) -> bool:
         try:
             await asyncio.wait_for(self._granted.wait(), timeout_s)
@@ -117,6 +126,8 @@ class Leadership:
                     await self._revoke()
             except Exception:
                 log.exception("leadership change to %s failed", session)
+            finally:
+                self._changes.task_done()
 
     async def _grant(self, session: LeaderSessionId) -> None:
         if self._session == session:

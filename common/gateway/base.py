@@ -77,7 +77,7 @@ class GatewayBase:
     """
 
     peer_name: ClassVar[str] = "JobManager"
-    stub_class: ClassVar[Callable[[Any], Any]]
+    stub_class: ClassVar[type[Any]]
 
     def __init__(self, address: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  retry_deadline_s: float = DEFAULT_RETRY_DEADLINE_S) -> None:

@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from strom.common.config import SLOT_REQUEST_TIMEOUT, Configuration, parse_duration_ms
 from strom.common.errors import NotEnoughSlotsError, StromError, TaskManagerLostError
@@ -240,7 +240,8 @@ class JobMaster:
         return False
 
     async def _run_attempt(self) -> _Outcome:
-        outcome = self._outcome = asyncio.get_running_loop().create_future()
+        outcome: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        self._outcome = outcome
         if self._cancel_requested:
             return _Outcome(_Kind.CANCEL)
         for execution in self.graph.executions():
@@ -248,7 +249,8 @@ class JobMaster:
         allocation = asyncio.get_running_loop().create_task(self._slot_provider.allocate_slots(
             self.job_id, self.graph.num_slots_needed, self._address, self.slot_request_timeout_ms))
         try:
-            await asyncio.wait({allocation, outcome}, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {allocation, outcome}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not allocation.done():
                 allocation.cancel()  # the ResourceManager gives back whatever it reserved
@@ -305,8 +307,10 @@ class JobMaster:
                 if execution.state is not ExecutionState.CANCELING:
                     execution.transition_to(ExecutionState.CANCELING, cause)
                 to_cancel.append(execution)
-        await asyncio.gather(*(self._send_cancel(e) for e in to_cancel))
-        if not await self._wait_until(self.graph.all_terminal, self.cancel_timeout_s):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cancel_timeout_s
+        await self._bounded(asyncio.gather(*(self._send_cancel(e) for e in to_cancel)), self.cancel_timeout_s)
+        if not await self._wait_until(self.graph.all_terminal, max(deadline - loop.time(), 0)):
             for execution in self.graph.executions():
                 if execution.state is ExecutionState.CANCELING:
                     execution.transition_to(ExecutionState.CANCELED, f"no confirmation within "

@@ -334,6 +334,10 @@ class ResourceManager:
         if found is None:
             return
         registration, index = found
+        owner = registration.allocations[index].job_id
+        if owner != job_id:
+            log.warning("job %s cannot free allocation %s: it belongs to job %s", job_id, allocation_id, owner)
+            return
         try:
             await self._task_executors(registration.rpc_address).free_slot_async(allocation_id, cause,
                                                                                   self._session())

@@ -105,10 +105,11 @@ class HashPartitioner:
             return []
         if num_channels == 1:
             return [(0, batch)]
-        if num_channels > self.max_parallelism:
+        if num_channels > self.max_parallelism or num_channels > 1 << 16:
             raise ValueError(f"hash partitioning to {num_channels} channels exceeds max parallelism "
                              f"{self.max_parallelism}")
-        channels = self.channels_of(batch, num_channels)
+        # uint16 (max parallelism is at most 32768) makes numpy's stable sort a radix sort: O(rows).
+        channels = self.channels_of(batch, num_channels).astype(np.uint16)
         counts = np.bincount(channels, minlength=num_channels)
         nonzero = np.flatnonzero(counts)
         if len(nonzero) == 1:

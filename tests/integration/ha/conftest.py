@@ -19,8 +19,12 @@ SESSION_TIMEOUT = "2 s"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark this folder's tests (only: the hook sees the whole session) as needing ZooKeeper."""
+    here = Path(__file__).parent
     reason = zookeeper_available()
     for item in items:
+        if here not in Path(item.path).parents:
+            continue
         item.add_marker(pytest.mark.zookeeper)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
