@@ -4,6 +4,7 @@
 """
 
 import argparse
+import os
 
 from strom import RuntimeExecutionMode, StreamExecutionEnvironment
 from strom.client.api.connectors import FileSink
@@ -11,7 +12,8 @@ from strom.client.api.connectors import FileSink
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Count words in text files.")
-    parser.add_argument("--input", required=True, help="a text file or a directory of text files")
+    parser.add_argument("--input", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "words.txt"),
+                        help="a text file or a directory of text files (default: the bundled sample)")
     parser.add_argument("--output", required=True, help="directory for the part files")
     args = parser.parse_args()
 

@@ -1,0 +1,67 @@
+"""Every file in examples/ runs with `strom run` on the embedded local cluster, and
+its output equals what a single-process computation in this test gives."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from strom.client.local.process import strom_command
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _rows(out: Path) -> list[list[str]]:
+    rows = []
+    for part in sorted(out.glob("part-*")):
+        with open(part, newline="", encoding="utf-8") as f:
+            rows.extend(csv.reader(f))
+    return rows
+
+
+def expected_wordcount() -> list[list[str]]:
+    text = (EXAMPLES / "data" / "words.txt").read_text(encoding="utf-8")
+    return sorted([w, str(c)] for w, c in Counter(text.split()).items())
+
+
+def expected_bids() -> list[tuple]:
+    rows = []
+    with open(EXAMPLES / "data" / "bids.csv") as f:
+        next(f)
+        for line in f:
+            a, b, p, t = line.strip().split(",")
+            if int(a) % 123 == 0:
+                rows.append((int(a), int(b), int(p) * 0.908, int(t)))
+    return sorted(rows)
+
+
+CHECKS = {
+    "wordcount.py": lambda out: sorted(_rows(out)) == expected_wordcount(),
+    "bids_filter.py": lambda out: sorted((int(a), int(b), float(p), int(t)) for a, b, p, t in _rows(out))
+    == pytest.approx(expected_bids()),
+}
+
+
+def test_every_example_has_a_check():
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_runs_on_the_embedded_cluster(name, tmp_path):
+    out = tmp_path / "out"
+    env_conf = tmp_path / "conf"
+    env_conf.mkdir()
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "STROM_PROPERTIES"}
+    env["STROM_CONF_DIR"] = str(env_conf)
+    r = subprocess.run(strom_command(["run", "-p", "2", str(EXAMPLES / name), "--output", str(out)]),
+                       capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert CHECKS[name](out), f"{name} produced unexpected output: {_rows(out)[:5]}"
