@@ -110,8 +110,7 @@ def key_groups_of_array(keys: pa.Array | pa.ChunkedArray | Sequence[Any],
         return (hashed % np.uint64(max_parallelism)).astype(np.int64)
     encoded = pc.dictionary_encode(keys)
     distinct = encoded.dictionary.to_pylist()
-    groups = np.fromiter((key_group_for_key(k, max_parallelism) for k in distinct), dtype=np.int64,
-                         count=len(distinct))
+    groups = np.fromiter(_cached_key_groups(distinct, max_parallelism), dtype=np.int64, count=len(distinct))
     indices = encoded.indices
     if indices.null_count:
         idx = indices.fill_null(0).to_numpy()
@@ -119,6 +118,34 @@ def key_groups_of_array(keys: pa.Array | pa.ChunkedArray | Sequence[Any],
         out[indices.is_null().to_numpy(zero_copy_only=False)] = key_group_for_key(None, max_parallelism)
         return out
     return groups[indices.to_numpy()]
+
+
+_CACHE_LIMIT = 1 << 20
+_cache: dict[int, dict[Any, int]] = {}
+
+
+def _cached_key_groups(distinct: list[Any], max_parallelism: int) -> list[int]:
+    """Key groups of distinct keys, remembering them: a stream's hot keys recur in every batch.
+
+    Bounded: the cache starts over when it exceeds about a million keys. Keys
+    that are not hashable in Python (lists) are computed each time.
+    """
+    cache = _cache.get(max_parallelism)
+    if cache is None or len(cache) > _CACHE_LIMIT:
+        cache = _cache[max_parallelism] = {}
+    out = []
+    append = out.append
+    get = cache.get
+    for k in distinct:
+        try:
+            g = get(k)
+        except TypeError:
+            append(key_group_for_key(k, max_parallelism))
+            continue
+        if g is None:
+            g = cache[k] = key_group_for_key(k, max_parallelism)
+        append(g)
+    return out
 
 
 def channels_for_key_groups(key_groups: np.ndarray, parallelism: int, max_parallelism: int) -> np.ndarray:
