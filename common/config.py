@@ -67,6 +67,9 @@ HA_ZK_SESSION_TIMEOUT = option("high-availability.zookeeper.client.session-timeo
 HA_ZK_CONNECTION_TIMEOUT = option("high-availability.zookeeper.client.connection-timeout", "15 s", "How long to wait for ZooKeeper at start.")
 JOBMANAGER_PORTS_FILE = option("jobmanager.ports-file", None, "If set, the JobManager writes its bound ports there as JSON once serving.")
 TASKMANAGER_REGISTRATION_TIMEOUT = option("taskmanager.registration.timeout", "5 min", "A TaskManager that cannot register this long exits.")
+CANCEL_TIMEOUT = option("jobmanager.execution.cancel-timeout", "10 s", "Cancelled tasks that never confirm are treated as gone after this.")
+EVENLY_SPREAD_SLOTS = option("cluster.evenly-spread-out-slots", "false", "Spread a job's slots over TaskManagers instead of filling one first.")
+WORKER_PRELOAD_MODULES = option("taskmanager.worker.preload-modules", "", "Extra modules (comma-separated) the slot workers' fork server imports once.")
 LOG_DIR = option("env.log.dir", None, "Directory for per-process log files (default: log/ under the working directory).")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
