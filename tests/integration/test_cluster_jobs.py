@@ -169,3 +169,12 @@ def test_not_enough_slots_fails_with_needed_and_available(cluster, tmp_path):
     assert r.returncode != 0
     output = r.stdout + r.stderr
     assert "job needs 9 slots but only 4 are available" in output
+
+
+def test_missing_input_file_fails_on_the_client_naming_it(cluster, tmp_path):
+    missing = tmp_path / "nope.txt"
+    r = cluster.cli("run", "-m", cluster.rpc_address, str(EXAMPLES / "wordcount.py"),
+                    "--input", str(missing), "--output", str(tmp_path / "out"))
+    assert r.returncode != 0
+    assert str(missing) in r.stdout + r.stderr and "does not exist" in r.stdout + r.stderr
+    assert not (tmp_path / "out").exists()
