@@ -15,7 +15,7 @@ from __future__ import annotations
 import pickle
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,8 +94,14 @@ def _mix64_np(x: np.ndarray) -> np.ndarray:
 
 
 def key_groups_of_array(keys: pa.Array | pa.ChunkedArray | Sequence[Any],
-                        max_parallelism: int = DEFAULT_MAX_PARALLELISM) -> np.ndarray:
-    """Key group of every element, vectorized. Equal to ``key_group_for_key`` per element."""
+                        max_parallelism: int = DEFAULT_MAX_PARALLELISM,
+                        decode: Callable[[Any], Any] | None = None) -> np.ndarray:
+    """Key group of every element, vectorized. Equal to ``key_group_for_key`` per element.
+
+    ``decode`` maps each distinct stored value to the key it stands for (e.g.
+    unpickling a binary column of composite keys), so that a key's group never
+    depends on how it travelled.
+    """
     if not isinstance(keys, (pa.Array, pa.ChunkedArray)):
         try:
             keys = pa.array(keys)
@@ -105,11 +111,13 @@ def key_groups_of_array(keys: pa.Array | pa.ChunkedArray | Sequence[Any],
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     t = keys.type
-    if (pa.types.is_integer(t) and t.bit_width <= 64 and not pa.types.is_uint64(t)) and keys.null_count == 0:
+    if decode is None and (pa.types.is_integer(t) and t.bit_width <= 64 and not pa.types.is_uint64(t)) and keys.null_count == 0:
         hashed = _mix64_np(keys.to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint64)) >> np.uint64(1)
         return (hashed % np.uint64(max_parallelism)).astype(np.int64)
     encoded = pc.dictionary_encode(keys)
     distinct = encoded.dictionary.to_pylist()
+    if decode is not None:
+        distinct = [None if v is None else decode(v) for v in distinct]
     groups = np.fromiter(_cached_key_groups(distinct, max_parallelism), dtype=np.int64, count=len(distinct))
     indices = encoded.indices
     if indices.null_count:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -40,14 +41,14 @@ _END_OF_PARTITION = encode_event(EndOfPartition())
 _SCHEMA_CHANGE = encode_event(SchemaChange())
 _WAIT_SLICE_S = 0.2
 
-StreamItem = pa.RecordBatch | tuple[pa.RecordBatch, bytes]
+StreamItem: TypeAlias = pa.RecordBatch | tuple[pa.RecordBatch, bytes]
 
 
 def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], type=field.type) for field in schema], schema=schema)
 
 
-class DataServer(flight.FlightServerBase):
+class DataServer(flight.FlightServerBase):  # type: ignore[misc]
     """Flight server of one worker process; ``address`` is the advertised ``host:port``."""
 
     def __init__(self, host: str, registry: PartitionRegistry, partition_request_timeout_s: float) -> None:

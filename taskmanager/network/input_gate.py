@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -50,7 +50,7 @@ from strom.taskmanager.network.partition import SubpartitionView
 from strom.taskmanager.network.registry import PartitionRegistry
 from strom.taskmanager.network.remote_channel import RemoteChannelReader, connect_client
 
-GateItem = pa.RecordBatch | Event
+GateItem: TypeAlias = pa.RecordBatch | Event
 
 _LOCAL_RESOLVE_SLICE_S = 0.05
 _JOIN_TIMEOUT_S = 5.0
@@ -277,6 +277,9 @@ class InputGate:
             except (PartitionReleasedError, PartitionNotFoundError) as e:
                 self._failure = e
                 raise
+            except IndexError as e:
+                self._failure = PartitionNotFoundError(f"input channel {ch.index}: {e}")
+                raise self._failure from e
             self._unresolved_local -= 1
         try:
             return ch.view.poll()

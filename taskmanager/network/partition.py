@@ -28,6 +28,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import TypeAlias
 
 import pyarrow as pa
 from strom.taskmanager.network.cancel import CancelToken
@@ -36,8 +37,8 @@ from strom.taskmanager.network.events import EndOfPartition, Event
 
 log = logging.getLogger(__name__)
 
-Item = pa.RecordBatch | Event
-AvailabilityListener = Callable[[], None]
+Item: TypeAlias = pa.RecordBatch | Event
+AvailabilityListener: TypeAlias = Callable[[], None]
 
 _END_OF_PARTITION = EndOfPartition()
 
@@ -242,7 +243,7 @@ class ResultPartition:
         released (task cancelled) meanwhile."""
         if not isinstance(batch, pa.RecordBatch):
             raise TypeError(f"emit expects a pyarrow.RecordBatch, got {type(batch).__name__}")
-        nbytes = batch.nbytes
+        nbytes: int = batch.nbytes
         self.subpartition(subpartition).add(batch, nbytes, block=True)
         return nbytes
 

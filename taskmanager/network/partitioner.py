@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import cloudpickle
 import numpy as np
 import pyarrow as pa
 from strom.common.keygroups import DEFAULT_MAX_PARALLELISM, channels_for_key_groups, key_groups_of_array
@@ -96,7 +97,10 @@ class HashPartitioner:
         if index < 0:
             raise KeyError(f"hash partitioning needs the key column {self.key_column!r}, but the batch has "
                            f"columns {batch.schema.names}")
-        key_groups = key_groups_of_array(batch.column(index), self.max_parallelism)
+        field = batch.schema.field(index)
+        pickled = bool(field.metadata and field.metadata.get(b"strom.pickled") == b"1")
+        key_groups = key_groups_of_array(batch.column(index), self.max_parallelism,
+                                         decode=cloudpickle.loads if pickled else None)
         return channels_for_key_groups(key_groups, num_channels, self.max_parallelism)
 
     def select(self, batch: pa.RecordBatch, num_channels: int) -> list[tuple[int, pa.RecordBatch]]:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -24,8 +25,8 @@ from strom.taskmanager.network.ticket import PartitionRequest, encode_ticket
 log = logging.getLogger(__name__)
 
 # push(item, nbytes) -> False when the gate closed meanwhile
-Push = Callable[[pa.RecordBatch | Event, int], bool]
-Fail = Callable[[BaseException], None]
+Push: TypeAlias = Callable[[pa.RecordBatch | Event, int], bool]
+Fail: TypeAlias = Callable[[BaseException], None]
 
 _BACKOFF_INITIAL_S = 0.02
 _BACKOFF_MAX_S = 1.0
@@ -83,8 +84,9 @@ class RemoteChannelReader:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        completed = False
         try:
-            self._read_until_end()
+            completed = self._read_until_end()
         except Exception as e:  # every failure must reach the task
             if self._stopped.is_set():
                 return
@@ -97,9 +99,12 @@ class RemoteChannelReader:
                 self._fail(error)
         finally:
             with self._lock:
-                self._reader = None
+                reader, self._reader = self._reader, None
+            if reader is not None and not completed:
+                reader.cancel()  # the gate closed mid-stream: let the producer's server know now
 
-    def _read_until_end(self) -> None:
+    def _read_until_end(self) -> bool:
+        """True once EndOfPartition was handed over; False if the gate closed first."""
         ticket = flight.Ticket(encode_ticket(self._request))
         deadline = time.monotonic() + self._connect_timeout_s
         backoff = _BACKOFF_INITIAL_S
@@ -110,8 +115,7 @@ class RemoteChannelReader:
                 with self._lock:
                     self._reader = reader
                 if self._stopped.is_set():
-                    reader.cancel()
-                    return
+                    return False
                 while True:
                     try:
                         chunk = reader.read_chunk()
@@ -123,13 +127,15 @@ class RemoteChannelReader:
                     if metadata is None:
                         data = chunk.data
                         if not self._push(data, data.nbytes):
-                            return
+                            return False
                         continue
                     event = decode_event(metadata.to_pybytes())
                     if isinstance(event, SchemaChange):
                         break  # the next batch has another schema: open the next stream
-                    if not self._push(event, 0) or isinstance(event, EndOfPartition):
-                        return
+                    if not self._push(event, 0):
+                        return False
+                    if isinstance(event, EndOfPartition):
+                        return True
             except flight.FlightUnavailableError as e:
                 # Nothing listens yet (the producer's worker may still be starting): retry until
                 # the deadline. Once data flowed, unavailability means the producer went away.
@@ -141,6 +147,7 @@ class RemoteChannelReader:
                                        f"{flight_message(e)}") from e
                 self._stopped.wait(min(backoff, remaining))
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
+        return False
 
 
 def flight_message(error: BaseException) -> str:

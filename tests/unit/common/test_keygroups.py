@@ -46,3 +46,15 @@ def test_hash_is_stable_across_processes():
                            env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1
     assert outs.pop().strip() == str([stable_hash(k) for k in keys])
+
+
+def test_composite_keys_in_a_pickled_column_hash_like_the_keys_themselves():
+    from strom.taskmanager.network.partitioner import HashPartitioner
+    from strom.taskmanager.runtime.records import records_to_arrow
+
+    records = [(("a", i % 3), i) for i in range(50)]
+    keys = [r[0] for r in records]
+    batch = records_to_arrow(records, keys=keys)
+    channels = HashPartitioner(max_parallelism=128).channels_of(batch, 4)
+    expected = [operator_index_for_key_group(key_group_for_key(k), 4, 128) for k in keys]
+    assert channels.tolist() == expected

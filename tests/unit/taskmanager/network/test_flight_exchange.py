@@ -177,6 +177,37 @@ def test_two_gates_in_one_task_one_per_input(workers):
     union.close()
 
 
+def test_one_gate_mixing_remote_channels_of_one_producer_and_a_local_one(workers):
+    producer, consumer = workers
+    remote = producer.create_result_partition("r", 3)
+    local = consumer.create_result_partition("l", 1)
+    channels = [Channel("r", s, producer.address) for s in range(3)] + [Channel("l", 0, consumer.address)]
+    gate = consumer.create_input_gate(channels)
+    for i in range(50):
+        for s in range(3):
+            remote.emit(s, pa.record_batch({"src": pa.array([s] * 100), "i": pa.array([i] * 100)}))
+        local.emit(0, pa.record_batch({"src": pa.array([3] * 100), "i": pa.array([i] * 100)}))
+    remote.finish()
+    local.finish()
+    seen: dict[int, list[int]] = {c: [] for c in range(4)}
+    for channel, item in _drain(gate):
+        if isinstance(item, pa.RecordBatch):
+            assert set(item.column("src").to_pylist()) == {channel}
+            seen[channel].append(item.column("i")[0].as_py())
+    assert all(seen[c] == list(range(50)) for c in range(4))
+    assert gate.buffered_bytes() == 0
+    gate.close()
+
+
+def test_bad_subpartition_index_is_reported(workers):
+    producer, consumer = workers
+    producer.create_result_partition("two", 2)
+    gate = consumer.create_input_gate([Channel("two", 5, producer.address)])
+    with pytest.raises(ChannelError, match="2 subpartitions"):
+        _drain(gate)
+    gate.close()
+
+
 # ---- across processes --------------------------------------------------------------------
 
 def _spawn(*args: str) -> subprocess.Popen:
