@@ -170,7 +170,7 @@ class JobMaster:
             location = execution.slot.tm_address if execution.slot else update.resource_id
             self._fail_execution(execution, ExceptionEntry(
                 update.error_name or "TaskFailure",
-                update.error or f"{execution.task_name} failed without reporting an error",
+                self._name_producers(update.error or f"{execution.task_name} failed without reporting an error"),
                 self._clock(), execution.task_name, location))
         else:
             execution.transition_to(update.state)
@@ -178,6 +178,14 @@ class JobMaster:
             self._resolve(_Outcome(_Kind.FINISHED))
         self._changed.set()
         return True
+
+    def _name_producers(self, error: str) -> str:
+        """A consumer that lost its connection to a producer names only the producer's data address;
+        say which TaskManager that slot belongs to, since that TaskManager may be the one lost."""
+        notes = [f"The producer at {slot.data_address} ran in slot {slot.slot_index} of TaskManager "
+                 f"{slot.resource_id} at {slot.tm_address}; that TaskManager or its slot worker may have been lost."
+                 for slot in self._slots if slot.data_address and f"producer at {slot.data_address}" in error]
+        return error if not notes else error.rstrip("\n") + "\n\n" + "\n".join(dict.fromkeys(notes))
 
     def notify_slots_lost(self, allocation_ids: set[str], error: TaskManagerLostError) -> None:
         for execution in list(self.graph.executions()):
