@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import pyarrow as pa
+
 from strom.taskmanager.network import (
     Channel,
     EndOfPartition,

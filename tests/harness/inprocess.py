@@ -59,7 +59,7 @@ def run_in_process(jg: JobGraph, timeout: float = 60.0) -> dict[str, tuple[str, 
             t.start()
         for t in threads:
             t.join(timeout)
-        for t, th in zip(tasks, threads):
+        for t, th in zip(tasks, threads, strict=True):
             if th.is_alive():
                 t.cancel()
                 th.join(5)

@@ -52,7 +52,7 @@ def test_job_state_machine_allows_flinks_moves_only():
 def test_execution_state_machine():
     path = [ExecutionState.CREATED, ExecutionState.SCHEDULED, ExecutionState.DEPLOYING,
             ExecutionState.INITIALIZING, ExecutionState.RUNNING, ExecutionState.FINISHED]
-    for a, b in zip(path, path[1:]):
+    for a, b in zip(path, path[1:], strict=False):
         check_execution_transition(a, b)
     assert ExecutionState.FINISHED.is_terminal and not ExecutionState.RUNNING.is_terminal
     with pytest.raises(IllegalStateTransitionError):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from strom.common.keygroups import key_groups_of_array
 from strom.taskmanager.network import (
     Channel,

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from strom.taskmanager.network.cancel import CancelToken
 from strom.taskmanager.network.errors import ChannelError, PartitionNotFoundError, TaskCancelledError
 from strom.taskmanager.network.events import EndOfPartition, Watermark

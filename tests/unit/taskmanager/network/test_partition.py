@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from strom.taskmanager.network.cancel import CancelToken
 from strom.taskmanager.network.errors import PartitionReleasedError, TaskCancelledError
 from strom.taskmanager.network.events import EndOfPartition, Watermark

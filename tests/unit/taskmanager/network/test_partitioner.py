@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from strom.common.keygroups import key_group_for_key, operator_index_for_key_group
 from strom.taskmanager.network.partitioner import (
     BroadcastPartitioner,

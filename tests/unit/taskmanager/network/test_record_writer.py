@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from strom.taskmanager.network.events import EndOfPartition, Watermark
 from strom.taskmanager.network.partition import ResultPartition
 from strom.taskmanager.network.partitioner import BroadcastPartitioner, ForwardPartitioner, HashPartitioner

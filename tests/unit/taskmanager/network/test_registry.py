@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from strom.taskmanager.network.errors import PartitionNotFoundError
 from strom.taskmanager.network.partition import ResultPartition
 from strom.taskmanager.network.registry import PartitionRegistry
