@@ -14,10 +14,11 @@ from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
+
 from strom.taskmanager.operators.base import Operator
 from strom.taskmanager.operators.sources.base import Source
 from strom.taskmanager.runtime.batch import Batch
-from strom.taskmanager.runtime.records import KEY_COLUMN, column_to_arrow, records_to_arrow
+from strom.taskmanager.runtime.records import KEY_COLUMN, KIND, column_to_arrow, is_pickled, records_to_arrow
 
 KeySpec = Callable[[Any], Any] | int | str
 
@@ -47,11 +48,31 @@ class ChainSpec:
         return self.nodes[0]
 
 
+def subscript_constant(fn: Any) -> int | None:
+    """The ``i`` of a selector that is exactly ``lambda r: r[i]`` (int constant), else None.
+
+    Such a selector needs no call per record: the key is column ``f{i}`` of the
+    tuple records, already converted to Arrow for the exchange.
+    """
+    import dis
+    import types
+
+    if not isinstance(fn, types.FunctionType) or fn.__code__.co_argcount != 1 or fn.__closure__:
+        return None
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(fn) if i.opname not in ("RESUME", "NOP")]
+    if (len(ops) == 4 and ops[0][0] == "LOAD_FAST" and ops[0][1] == fn.__code__.co_varnames[0]
+            and ops[1][0] == "LOAD_CONST" and type(ops[1][1]) is int and ops[1][1] >= 0
+            and ops[2][0] == "BINARY_SUBSCR" and ops[3][0] == "RETURN_VALUE"):
+        return int(ops[1][1])
+    return None
+
+
 class KeyExtractor:
     """Adds the ``__key__`` column a hash exchange partitions on."""
 
     def __init__(self, key: KeySpec) -> None:
         self.key = key
+        self._position = subscript_constant(key) if callable(key) else None
         if callable(key):
             self._fn: Callable[[Any], Any] = getattr(key, "get_key", key)
         else:
@@ -67,6 +88,16 @@ class KeyExtractor:
                 return arrow.append_column(pa.field(KEY_COLUMN, arrow.schema.field(name).type),
                                            arrow.column(name))
         records = batch.records
+        pos = self._position if self._position is not None else (key if isinstance(key, int) else None)
+        if pos is not None and batch._arrow is None:
+            arrow = records_to_arrow(records)
+            if (arrow.schema.metadata or {}).get(KIND) == b"tuple" and pos < arrow.num_columns:
+                field = arrow.schema.field(pos)
+                if not is_pickled(field):
+                    return arrow.append_column(pa.field(KEY_COLUMN, field.type), arrow.column(pos))
+            keys = list(map(self._fn, records))
+            f, a = column_to_arrow(keys, KEY_COLUMN)
+            return arrow.append_column(f, a)
         keys = list(map(self._fn, records))
         if batch._records is None:
             arrow = batch.arrow

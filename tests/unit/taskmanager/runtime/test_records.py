@@ -57,3 +57,23 @@ def test_native_arrow_batches_become_scalars_or_tuples():
     two = pa.record_batch([pa.array([1, 2]), pa.array(["x", "y"])], names=["id", "name"])
     assert arrow_to_records(one) == [1, 2]
     assert arrow_to_records(two) == [(1, "x"), (2, "y")]
+
+
+def test_field_selector_lambdas_take_the_key_column_without_calls():
+    from strom.taskmanager.runtime.chain import KeyExtractor, subscript_constant
+
+    assert subscript_constant(lambda r: r[1]) == 1
+    offset = 1
+    assert subscript_constant(lambda r: r[offset]) is None        # closure: not a constant
+    assert subscript_constant(lambda r: r["name"]) is None
+    assert subscript_constant(lambda r: r[0] + 1) is None
+    records = [("a", 1), ("b", 2), ("a", 3)]
+    for selector in (lambda r: r[0], 0, lambda r: r[0].upper()):
+        rb = KeyExtractor(selector).to_arrow(Batch.of_records(records))
+        expected = [r[0].upper() if callable(selector) and subscript_constant(selector) is None else r[0]
+                    for r in records]
+        assert Batch.of_arrow(rb).keys == expected
+        assert Batch.of_arrow(rb).records == records
+    mixed = [("a", 1), (("t", 1), 2)]                               # a pickled key column falls back to calls
+    rb = KeyExtractor(lambda r: r[0]).to_arrow(Batch.of_records(mixed))
+    assert Batch.of_arrow(rb).keys == ["a", ("t", 1)]
