@@ -19,7 +19,12 @@ from strom.client.graph.stream_graph import StreamEdge, StreamNode
 from strom.taskmanager.operators.base import Operator
 from strom.taskmanager.operators.keyed import AggregationOperator, ReduceOperator
 from strom.taskmanager.operators.sinks.print_sink import PrintSink
-from strom.taskmanager.operators.stateless import FilterOperator, FlatMapOperator, MapBatchesOperator, MapOperator
+from strom.taskmanager.operators.stateless import (
+    FilterOperator,
+    FlatMapOperator,
+    MapBatchesOperator,
+    MapOperator,
+)
 
 if TYPE_CHECKING:
     from strom.client.api.environment import StreamExecutionEnvironment

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+
 from strom.client.cli.options import config_options, load_config
 from strom.client.execution.context import parse_address
 from strom.client.local.process import arm_parent_death_signal

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+
 from strom.client.cli.options import (
     cluster_address,
     config_options,

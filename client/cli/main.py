@@ -15,12 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import click
+
+from strom import __version__
 from strom.client.cli.daemons import jobmanager_group, taskmanager_group
 from strom.client.cli.jobs import cancel_command, info_command, list_command
 from strom.client.cli.run import run_command
 from strom.common.errors import StromError
-
-from strom import __version__
 
 
 class StromGroup(click.Group):

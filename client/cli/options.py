@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
+
 from strom.client.execution.context import configured_address, parse_address
 from strom.common.config import HA_TYPE, Configuration, parse_dynamic_properties
 

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 import click
+
 from strom.client.cli.options import config_options, jobmanager_option, load_config, setup_client_logging
 from strom.client.cli.script import format_script_failure, run_script
 from strom.client.execution.context import JobListener, set_current_target, target_from_config

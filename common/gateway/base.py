@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import grpc
 import grpc.aio
+
 from strom.common.errors import ClusterUnreachableError, FencingTokenError, StromError, error_for_status
 from strom.common.rpc import common_pb2, dispatcher_pb2, dispatcher_pb2_grpc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc.aio
+
 from strom.common.jobgraph import JobGraph
 from strom.common.rpc import common_pb2, dispatcher_pb2, dispatcher_pb2_grpc
 from strom.common.version import PROTOCOL_VERSION

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import grpc
 import grpc.aio
+
 from strom.common.errors import StromError, status_of
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc.aio
+
 from strom.common.ids import ExecutionAttemptId
 from strom.common.rpc import common_pb2, job_master_pb2, job_master_pb2_grpc
 from strom.common.states import ExecutionState

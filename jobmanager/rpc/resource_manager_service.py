@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc.aio
+
 from strom.common.gateway.resource_manager import SlotStatus
 from strom.common.rpc import common_pb2, resource_manager_pb2, resource_manager_pb2_grpc
 from strom.jobmanager.leadership import Leadership

@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable
 
 import grpc.aio
+
 from strom.common.config import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TIMEOUT,

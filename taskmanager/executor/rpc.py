@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import grpc
 import grpc.aio
+
 from strom.common.errors import StromError, status_of
 from strom.common.rpc import common_pb2, task_executor_pb2, task_executor_pb2_grpc
 from strom.taskmanager.executor.slot_table import SlotAllocationError

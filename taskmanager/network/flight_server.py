@@ -24,6 +24,7 @@ from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.flight as flight
+
 from strom.taskmanager.network.errors import PartitionNotFoundError, PartitionReleasedError
 from strom.taskmanager.network.events import (
     EndOfPartition,

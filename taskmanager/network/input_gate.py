@@ -38,6 +38,7 @@ from typing import Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.flight as flight
+
 from strom.taskmanager.network.cancel import CancelToken
 from strom.taskmanager.network.errors import (
     ChannelError,

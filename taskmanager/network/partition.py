@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 import pyarrow as pa
+
 from strom.taskmanager.network.cancel import CancelToken
 from strom.taskmanager.network.errors import PartitionReleasedError, TaskCancelledError
 from strom.taskmanager.network.events import EndOfPartition, Event

@@ -16,6 +16,7 @@ from typing import Protocol
 import cloudpickle
 import numpy as np
 import pyarrow as pa
+
 from strom.common.keygroups import DEFAULT_MAX_PARALLELISM, channels_for_key_groups, key_groups_of_array
 
 KEY_COLUMN = "__key__"

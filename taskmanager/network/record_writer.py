@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import pyarrow as pa
+
 from strom.taskmanager.network.events import Event
 from strom.taskmanager.network.partition import ResultPartition
 from strom.taskmanager.network.partitioner import Partitioner

@@ -18,6 +18,7 @@ from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.flight as flight
+
 from strom.taskmanager.network.errors import ChannelError
 from strom.taskmanager.network.events import EndOfPartition, Event, SchemaChange, decode_event
 from strom.taskmanager.network.ticket import PartitionRequest, encode_ticket

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from strom.taskmanager.operators.base import Operator, OperatorContext
 from strom.taskmanager.runtime.batch import Batch
 from strom.taskmanager.runtime.records import KEY_COLUMN, KIND, is_pickled

@@ -7,6 +7,7 @@ from itertools import chain
 from typing import Any
 
 import pyarrow as pa
+
 from strom.taskmanager.operators.base import Operator, OperatorContext
 from strom.taskmanager.runtime.batch import Batch
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+
 from strom.taskmanager.runtime.records import (
     KEY_COLUMN,
     arrow_keys,

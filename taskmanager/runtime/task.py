@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
+
 from strom.common.config import BUFFER_SIZE_ROWS, BUFFER_TIMEOUT, Configuration
 from strom.common.rpc import common_pb2
 from strom.taskmanager.operators.base import Discard, FanOut, Operator, OperatorContext, OperatorInput, Output

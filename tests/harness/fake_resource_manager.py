@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
+
 from strom.common.ids import NO_LEADER_SESSION
 from strom.common.rpc import (
     common_pb2,

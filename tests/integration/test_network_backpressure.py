@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from strom.taskmanager.network import Channel, EndOfPartition, ForwardPartitioner, NetworkEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

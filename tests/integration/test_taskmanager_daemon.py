@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pyarrow.flight as flight
 import pytest
+
 from strom.common.errors import FencingTokenError, StromError
 from strom.common.gateway.task_executor import TaskExecutorGateway
 from strom.common.ids import NO_LEADER_SESSION
 from strom.common.rpc import common_pb2
-
 from tests.harness.fake_resource_manager import FakeRegistration, FakeResourceManager
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

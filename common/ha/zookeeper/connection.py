@@ -29,6 +29,7 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
+
 from strom.common.config import HA_ZK_CONNECTION_TIMEOUT, HA_ZK_QUORUM, HA_ZK_SESSION_TIMEOUT, Configuration
 from strom.common.errors import ClusterUnreachableError, ConfigurationError
 

@@ -23,6 +23,7 @@ import logging
 import threading
 
 from kazoo.exceptions import KazooException, NoNodeError, NotEmptyError
+
 from strom.common.config import Configuration
 from strom.common.errors import FencingTokenError
 from strom.common.ha.filesystem import HaStorageDir

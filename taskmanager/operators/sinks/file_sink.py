@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
 from strom.taskmanager.operators.base import Operator, OperatorContext
 from strom.taskmanager.operators.sources.files import resolve_path
 from strom.taskmanager.runtime.batch import Batch

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
+
 from strom.taskmanager.operators.base import OperatorContext
 from strom.taskmanager.operators.sources.base import END_OF_INPUT, EndOfInput, Source, SourceReader
 from strom.taskmanager.runtime.batch import Batch

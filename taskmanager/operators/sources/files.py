@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
+
 from strom.common.errors import JobGraphError
 from strom.taskmanager.operators.base import OperatorContext
 from strom.taskmanager.operators.sources.base import END_OF_INPUT, EndOfInput, Source, SourceReader

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.ha import LeaderInformation
 from strom.common.ha.zookeeper import ZooKeeperHaServices
-
 from tests.harness.zookeeper import ZooKeeperServer, zookeeper_available
 
 SESSION_TIMEOUT = "2 s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from strom.common.errors import ClusterUnreachableError, FencingTokenError
 from strom.common.ids import LeaderSessionId
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
+
 from strom.common.ha import LeaderInformation
 from strom.common.ids import LeaderSessionId
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from strom.common.ha import JobResultEntry
 
+from strom.common.ha import JobResultEntry
 from tests.harness.zookeeper import ZooKeeperEnsemble
 
 from .conftest import RecordingContender, RecordingListener, make_config, wait_until

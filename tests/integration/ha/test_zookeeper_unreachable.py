@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import ClusterUnreachableError, ConfigurationError
 from strom.common.ha import create_ha_services
 from strom.common.ha.zookeeper import ZooKeeperHaServices
-
 from tests.harness.zookeeper import free_port
 
 pytestmark = pytest.mark.timeout(30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from strom.common.errors import IllegalStateTransitionError
 from strom.common.ids import ExecutionAttemptId, ResultPartitionId
 from strom.common.jobgraph import JobEdge, JobGraph, JobVertex, PartitionerKind
@@ -13,7 +14,6 @@ from strom.jobmanager.jobmaster.deployment import build_all, build_tdd
 from strom.jobmanager.jobmaster.details import job_details
 from strom.jobmanager.jobmaster.execution_graph import ExecutionGraph
 from strom.jobmanager.resourcemanager import SlotAssignment
-
 from tests.unit.jobmanager.fakes import make_job_graph
 
 

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import ClusterUnreachableError, JobNotFoundError
 from strom.common.gateway import DispatcherGateway, ResourceManagerGateway, SlotStatus
 from strom.common.gateway.resource_manager import slot_report_proto
 from strom.jobmanager.entrypoint import run_jobmanager
-
 from tests.unit.jobmanager.fakes import run
 
 pytestmark = pytest.mark.timeout(30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.gateway.resource_manager import SlotStatus
 from strom.common.ids import ExecutionAttemptId
@@ -12,7 +13,6 @@ from strom.common.jobgraph import JobGraph
 from strom.common.states import ExecutionState, JobStatus
 from strom.jobmanager.jobmaster import JobMaster, TaskExecutionState
 from strom.jobmanager.resourcemanager import ResourceManager, TaskExecutorRegistrationRequest
-
 from tests.unit.jobmanager.fakes import FakeCluster, make_job_graph, run, until
 
 pytestmark = pytest.mark.timeout(30)

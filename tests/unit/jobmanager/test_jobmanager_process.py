@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc.aio
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import (
     FencingTokenError,
@@ -26,7 +27,6 @@ from strom.common.jobgraph import JobGraph
 from strom.common.rpc import common_pb2, dispatcher_pb2_grpc, task_executor_pb2, task_executor_pb2_grpc
 from strom.common.version import PROTOCOL_VERSION
 from strom.jobmanager.entrypoint import run_jobmanager
-
 from tests.unit.jobmanager.fakes import make_job_graph, run, until
 
 pytestmark = pytest.mark.timeout(60)

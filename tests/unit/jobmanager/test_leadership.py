@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import FencingTokenError
 from strom.common.gateway import DispatcherGateway
 from strom.common.ha.embedded import EmbeddedHaServices
 from strom.jobmanager.entrypoint import JobManager
-
 from tests.unit.jobmanager.fakes import make_job_graph, run, until
 
 pytestmark = pytest.mark.timeout(30)

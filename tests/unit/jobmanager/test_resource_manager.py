@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import NotEnoughSlotsError, ProtocolVersionError, TaskManagerLostError
 from strom.common.gateway.resource_manager import SlotStatus
 from strom.common.version import PROTOCOL_VERSION
 from strom.jobmanager.resourcemanager import ResourceManager, TaskExecutorRegistrationRequest
-
 from tests.unit.jobmanager.fakes import FakeCluster, run, until
 
 pytestmark = pytest.mark.timeout(30)

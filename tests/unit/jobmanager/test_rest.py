@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import JobNotFoundError
 from strom.common.jobgraph import JobGraph
@@ -16,7 +17,6 @@ from strom.common.version import STROM_VERSION
 from strom.jobmanager.resourcemanager.registry import SlotInfo, TaskManagerInfo
 from strom.jobmanager.rest import RestApi, RestServer
 from strom.jobmanager.rest.http import parse_request_line
-
 from tests.unit.jobmanager.fakes import make_job_graph, run
 
 pytestmark = pytest.mark.timeout(30)

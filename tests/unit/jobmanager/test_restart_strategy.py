@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from strom.common.config import Configuration
 from strom.common.errors import ConfigurationError
 from strom.jobmanager.jobmaster.restart_strategy import (

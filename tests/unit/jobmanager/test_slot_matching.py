@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from strom.jobmanager.resourcemanager.slot_matching import (
     MatchingStrategy,
     SlotRef,

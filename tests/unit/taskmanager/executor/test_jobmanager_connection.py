@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
+
 from strom.common.errors import ClusterUnreachableError, ProtocolVersionError
 from strom.common.gateway.resource_manager import Registration, SlotStatus
 from strom.common.ha import LeaderInformation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from strom.taskmanager.executor.slot_table import SlotAllocationError, SlotStatus, SlotTable
 
 pytestmark = pytest.mark.timeout(10)

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from strom.common.rpc import common_pb2
 from strom.taskmanager.worker.process import SlotWorker, execution_id_of
 from strom.taskmanager.worker.protocol import CancelTask, DeployTask, Shutdown, TaskStateChanged
-
 from tests.harness.fake_worker_runtime import FakeTask
 
 pytestmark = pytest.mark.timeout(20)

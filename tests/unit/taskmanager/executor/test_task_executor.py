@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from strom.common.errors import FencingTokenError
 from strom.common.rpc import common_pb2
 from strom.taskmanager.executor.slot_table import SlotAllocationError, SlotStatus

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from strom.common.errors import ClusterUnreachableError, JobNotFoundError
 from strom.taskmanager.executor.task_reporter import JobMasterTarget, TaskStateReporter, TaskStateUpdate
 
