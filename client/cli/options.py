@@ -59,6 +59,8 @@ def cluster_address(config: Configuration, jobmanager: str | None) -> str | None
 
 
 def setup_client_logging(verbosity: int) -> None:
+    """Warnings only, tersely, by default; ``-v`` info and ``-vv`` debug with times and logger names."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = "strom: %(message)s" if verbosity <= 0 else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt)
     logging.getLogger("strom").setLevel(level)

@@ -12,13 +12,13 @@ CLI's frames are dropped).
 
 from __future__ import annotations
 
-import importlib
 import os
 import runpy
 import sys
 import traceback
 from collections.abc import Sequence
-from functools import cache
+
+from strom.client.execution.tracebacks import is_strom_code
 
 
 def run_script(path: str, args: Sequence[str]) -> None:
@@ -34,33 +34,13 @@ def run_script(path: str, args: Sequence[str]) -> None:
         sys.path[:] = saved_path
 
 
-@cache
-def _strom_dirs() -> tuple[str, ...]:
-    """Folders holding Strom's own code (the component folders are mapped into ``strom``)."""
-    dirs: list[str] = []
-    for name in ("strom", "strom.client", "strom.common", "strom.jobmanager", "strom.taskmanager"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        dirs.extend(os.path.abspath(p) + os.sep for p in getattr(module, "__path__", []))
-    return tuple(dirs)
-
-
-def _is_internal(filename: str) -> bool:
-    path = os.path.abspath(filename)
-    if path == os.path.abspath(runpy.__file__):
-        return True
-    return any(path.startswith(d) for d in _strom_dirs())
-
-
 def script_frames(exc: BaseException, script: str) -> list[traceback.FrameSummary]:
     """The traceback frames from the script's first frame on, without Strom's internals."""
     script_abs = os.path.abspath(script)
     frames = traceback.extract_tb(exc.__traceback__)
     for i, frame in enumerate(frames):
         if os.path.abspath(frame.filename) == script_abs:
-            return [f for f in frames[i:] if not _is_internal(f.filename)]
+            return [f for f in frames[i:] if not is_strom_code(f.filename)]
     return []
 
 

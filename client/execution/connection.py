@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from strom.client.execution.context import CLIENT_CONNECT_TIMEOUT, parse_address
-from strom.common.config import HA_ZK_CONNECTION_TIMEOUT, Configuration
+from strom.common.config import HA_ZK_CONNECTION_TIMEOUT, HA_ZK_SESSION_TIMEOUT, Configuration
 from strom.common.errors import (
     ClusterUnreachableError,
     FencingTokenError,
@@ -40,6 +40,24 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 START_HINT = "Is it running? Start one with 'strom jobmanager start'."
+
+
+def unreachable(address: str, cause: str) -> ClusterUnreachableError:
+    """``Could not reach the JobManager at X: <cause>. <hint>``; the short cause is kept as ``.cause``."""
+    error = ClusterUnreachableError(f"Could not reach the JobManager at {address}: {cause}. {START_HINT}")
+    error.cause = cause  # type: ignore[attr-defined]
+    return error
+
+
+def short_cause(message: str) -> str:
+    """A gRPC/socket failure text in a few words ("connection refused"), else the text itself."""
+    lowered = message.lower()
+    for needle, words in (("connection refused", "connection refused"), ("deadline_exceeded", "timed out"),
+                          ("timed out", "timed out"), ("dns resolution failed", "unknown host"),
+                          ("name or service not known", "unknown host"), ("connection reset", "connection reset")):
+        if needle in lowered:
+            return words
+    return message
 
 
 def create_gateway(address: str, session_id: str | None, retry_deadline_s: float) -> Any:
@@ -65,8 +83,7 @@ def probe_address(address: str, timeout_s: float) -> None:
         except OSError as e:
             cause = describe_socket_error(e)
             if isinstance(e, socket.gaierror) or time.monotonic() + delay > deadline:
-                raise ClusterUnreachableError(
-                    f"Could not reach the JobManager at {address}: {cause}. {START_HINT}") from None
+                raise unreachable(address, cause) from None
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
 
@@ -134,6 +151,11 @@ class ClusterConnection:
         return conn
 
     @property
+    def uses_ha(self) -> bool:
+        """The leader is found through the HA services (no explicit address)."""
+        return self._explicit_address is None
+
+    @property
     def connect_timeout_s(self) -> float:
         return self.config.get_duration_ms(CLIENT_CONNECT_TIMEOUT) / 1000.0
 
@@ -144,7 +166,14 @@ class ClusterConnection:
         if self._explicit_address is None:
             ha_timeout = max(timeout, self.config.get_duration_ms(HA_ZK_CONNECTION_TIMEOUT) / 1000.0)
             self.address, session = retrieve_leader(self.config, ha_timeout)
-            probe_address(self.address, timeout)
+            try:
+                probe_address(self.address, timeout)
+            except ClusterUnreachableError as e:
+                session_s = self.config.get_duration_ms(HA_ZK_SESSION_TIMEOUT) / 1000.0
+                raise ClusterUnreachableError(
+                    f"{e} It is the leader published in ZooKeeper: if it just failed, a standby JobManager "
+                    f"takes over once its ZooKeeper session expires (within {session_s:g} s, "
+                    f"high-availability.zookeeper.client.session-timeout).") from None
             self._gateway, self.session_id = create_gateway(self.address, session, timeout), session
             return
         self.address = self._explicit_address
@@ -210,22 +239,19 @@ class ClusterConnection:
         except JobNotFoundError:
             raise JobNotFoundError(self._not_found(job_id)) from None
         except ClusterUnreachableError as e:
-            raise ClusterUnreachableError(self._unreachable(str(e))) from None
+            if hasattr(e, "cause"):
+                raise
+            raise unreachable(self.address, short_cause(str(e))) from None
         except StromError:
             raise
         except grpc.RpcError as e:
             code = e.code().name if hasattr(e, "code") else "UNKNOWN"
             details = (e.details() if hasattr(e, "details") else None) or str(e)
             if code in {"UNAVAILABLE", "DEADLINE_EXCEEDED"}:
-                raise ClusterUnreachableError(self._unreachable(f"{code}: {details}")) from None
+                raise unreachable(self.address, short_cause(f"{code}: {details}")) from None
             if code == "NOT_FOUND":
                 raise JobNotFoundError(self._not_found(job_id)) from None
             raise error_for_status(code, f"JobManager at {self.address}: {details}") from None
-
-    def _unreachable(self, cause: str) -> str:
-        if cause.startswith("Could not reach"):
-            return cause
-        return f"Could not reach the JobManager at {self.address}: {cause}. {START_HINT}"
 
     def _not_found(self, job_id: str | None) -> str:
         return (f"Job '{job_id}' is unknown to the JobManager at {self.address}. "

@@ -8,7 +8,10 @@
 Waiting polls the Dispatcher's ``GetJob`` (50 ms, backing off to 500 ms)
 until the job is globally terminal. A JobManager that stops answering is
 retried for ``client.timeout`` (default 30 s), re-resolving the leader, then
-the wait fails with ``ClusterUnreachableError``: it never hangs.
+the wait fails with ``ClusterUnreachableError``: it never hangs. With
+ZooKeeper HA the window is at least the ZooKeeper session timeout plus
+``client.timeout``, because a crashed leader is replaced only after its
+session expires.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from typing import Any
 
 from strom.client.execution.connection import ClusterConnection
 from strom.client.execution.context import CLIENT_TIMEOUT
+from strom.client.execution.tracebacks import trim_traceback_text
+from strom.common.config import HA_ZK_SESSION_TIMEOUT
 from strom.common.errors import ClusterUnreachableError, FencingTokenError, JobExecutionError, StromError
 from strom.common.states import JobStatus
 
@@ -71,13 +76,16 @@ def net_runtime_ms(details: Any, fallback_ms: int) -> int:
 
 
 def failure_message(details: Any) -> str:
-    """``Job 'wc' (id) failed in task 'Map (1/2)' on host:port:`` and the remote Python traceback."""
+    """``Job 'wc' (id) failed in task 'Map (1/2)' on host:port:`` and the remote Python traceback.
+
+    The traceback shows the user's frames only; ``strom info JOB`` prints it whole.
+    """
     root = (details.root_exception or "").strip()
     entries = list(details.exceptions)
     source = next((e for e in entries if e.stacktrace.strip() == root), None) if root else None
     if source is None and entries:
         source = entries[0]
-    trace = root or (source.stacktrace.strip() if source is not None else "")
+    trace = trim_traceback_text(root or (source.stacktrace.strip() if source is not None else ""))
     where = ""
     if source is not None:
         where = "".join((f" in task '{source.task_name}'" if source.task_name else "",
@@ -115,7 +123,7 @@ def wait_for_terminal(conn: ClusterConnection, job_id: str, timeout_s: float | N
     ``check_alive`` (e.g. "are the local cluster's processes still up?") runs
     every poll and raises to stop the wait early.
     """
-    retry_window_s = conn.config.get_duration_ms(CLIENT_TIMEOUT) / 1000.0
+    retry_window_s = retry_window(conn)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     delay = POLL_INITIAL_S
     lost_since: float | None = None
@@ -125,16 +133,21 @@ def wait_for_terminal(conn: ClusterConnection, job_id: str, timeout_s: float | N
             check_alive()
         try:
             details = conn.get_job(job_id)
+            if lost_since is not None:
+                log.warning("JobManager at %s answers again", conn.address)
             lost_since = None
         except (ClusterUnreachableError, FencingTokenError) as e:
+            cause = getattr(e, "cause", None) or str(e)
             now = time.monotonic()
-            lost_since = now if lost_since is None else lost_since
+            if lost_since is None:
+                lost_since = now
+                log.warning("lost the JobManager at %s (%s); retrying for up to %.0f s", conn.address, cause,
+                            retry_window_s)
             if now - lost_since > retry_window_s:
                 raise ClusterUnreachableError(
-                    f"Lost the connection to the JobManager at {conn.address} while waiting for job {job_id} "
-                    f"and gave up after {retry_window_s:.0f} s ({e}). The job may still be running: check with "
+                    f"Lost the connection to the JobManager at {conn.address} while waiting for job {job_id}: "
+                    f"{cause}; gave up after {retry_window_s:.0f} s. The job may still be running: check with "
                     f"'strom list -m {conn.address}'.") from None
-            log.warning("JobManager at %s did not answer (%s); retrying", conn.address, e)
             _reconnect_quietly(conn)
         else:
             if details.state != last_state:
@@ -147,6 +160,14 @@ def wait_for_terminal(conn: ClusterConnection, job_id: str, timeout_s: float | N
             raise TimeoutError(f"job {job_id} did not finish within {timeout_s} s (last state: {last_state or '?'})")
         time.sleep(delay)
         delay = min(delay * 1.5, POLL_MAX_S)
+
+
+def retry_window(conn: ClusterConnection) -> float:
+    """How long (s) a waiting client keeps retrying a JobManager it lost."""
+    window = conn.config.get_duration_ms(CLIENT_TIMEOUT) / 1000.0
+    if conn.uses_ha:
+        window += conn.config.get_duration_ms(HA_ZK_SESSION_TIMEOUT) / 1000.0
+    return window
 
 
 def _reconnect_quietly(conn: ClusterConnection) -> None:

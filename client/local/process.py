@@ -34,6 +34,7 @@ from strom.common.errors import StromError
 
 DIE_WITH_PARENT_ENV = "STROM_DIE_WITH_PARENT"
 DEFAULT_STOP_TIMEOUT_S = 5.0
+GROUP_GONE_TIMEOUT_S = 2.0
 
 
 def strom_command(args: Sequence[str]) -> list[str]:
@@ -104,6 +105,7 @@ class DaemonProcess:
         self._kill_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(5.0)
+        self._wait_group_gone(GROUP_GONE_TIMEOUT_S)
 
     def stop(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> int | None:
         """SIGTERM, wait up to ``timeout_s``, then SIGKILL the process group; returns the exit code."""
@@ -121,10 +123,26 @@ class DaemonProcess:
         self._kill_group(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             popen.wait(5.0)
+        self._wait_group_gone(GROUP_GONE_TIMEOUT_S)
         for f in self._files:
             f.close()
         self._files.clear()
         return popen.returncode
+
+    def _wait_group_gone(self, timeout_s: float) -> bool:
+        """Poll until no process of the daemon's group is left (killed members need a moment to be reaped)."""
+        assert self._popen is not None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                os.killpg(self._popen.pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
     def _kill_group(self, sig: int) -> None:
         assert self._popen is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 
@@ -101,3 +102,27 @@ def test_failure_message_and_results():
     assert "reported no exception" in failure_message(empty)
     done = common_pb2.JobDetails(job_id="j3", name="x", state="FINISHED")
     assert result_of(done, 77).net_runtime_ms == 77                   # no server times: client's measure
+
+
+def test_trim_remote_traceback_keeps_user_frames():
+    from strom.client.execution.tracebacks import trim_traceback_text
+
+    text = textwrap.dedent("""\
+        Traceback (most recent call last):
+          File "/opt/venv/lib/python3.11/site-packages/strom/taskmanager/runtime/task.py", line 119, in run
+            self._run_inputs()
+          File "/opt/venv/lib/python3.11/site-packages/strom/taskmanager/operators/stateless.py", line 33, in process
+            self.output.emit(Batch.of_records(list(map(self._call, batch.records))))
+                                              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+          File "/home/me/boom.py", line 5, in explode
+            return 10 // (x - 3)
+                   ~~~^^~~~~~~~~
+        ZeroDivisionError: integer division or modulo by zero""")
+    assert trim_traceback_text(text).splitlines() == [
+        "Traceback (most recent call last):",
+        '  File "/home/me/boom.py", line 5, in explode',
+        "    return 10 // (x - 3)",
+        "           ~~~^^~~~~~~~~",
+        "ZeroDivisionError: integer division or modulo by zero"]
+    only_strom = "\n".join(text.splitlines()[:6] + ["RuntimeError: internal"])
+    assert trim_traceback_text(only_strom) == only_strom       # nothing of the user's: keep everything
