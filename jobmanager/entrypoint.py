@@ -31,6 +31,7 @@ import socket
 import sys
 
 import grpc.aio
+
 from strom.common.config import (
     JOBMANAGER_BIND_HOST,
     JOBMANAGER_PORTS_FILE,

@@ -26,6 +26,7 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
+
 from strom.common.config import HA_CLUSTER_ID, HA_STORAGE_DIR, Configuration
 from strom.common.errors import ConfigurationError, StromError
 

@@ -40,6 +40,7 @@ from kazoo.exceptions import (
     NoNodeError,
 )
 from kazoo.protocol.states import WatchedEvent
+
 from strom.common.errors import ClusterUnreachableError, IllegalStateTransitionError
 from strom.common.ha.services import LeaderContender, LeaderElection, LeaderInformation
 from strom.common.ha.zookeeper.connection import EventWorker, ZooKeeperConnection, transaction_errors

@@ -19,6 +19,7 @@ import threading
 
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.states import WatchedEvent
+
 from strom.common.errors import ClusterUnreachableError, IllegalStateTransitionError
 from strom.common.ha.services import LeaderInformation, LeaderRetrievalListener, LeaderRetriever
 from strom.common.ha.zookeeper.connection import EventWorker, ZooKeeperConnection

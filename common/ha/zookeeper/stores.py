@@ -31,6 +31,7 @@ from kazoo.exceptions import (
     NodeExistsError,
     NoNodeError,
 )
+
 from strom.common.errors import ClusterUnreachableError, FencingTokenError, StromError
 from strom.common.ha.filesystem import HaStorageDir, sha256_hex
 from strom.common.ha.services import JobGraphStore, JobResultEntry, JobResultStore

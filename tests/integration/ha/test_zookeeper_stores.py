@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from strom.common.errors import FencingTokenError, StromError
 from strom.common.ha import JobResultEntry
 
