@@ -20,19 +20,28 @@ log, which pytest shows for failed tests only.
         cluster.kill_taskmanager(0)              # SIGKILL, e.g. mid-job
         cluster.add_taskmanager()                # a replacement
 
-HA: pass ``config={"high-availability.type": "zookeeper", ...}`` (see
-``tests/harness/zookeeper.py``) and call ``start_jobmanager()`` again for
-standbys; TaskManagers then find the leader through ZooKeeper.
+HA: pass ``config=ha_config(zk.connect_string, tmp_path / "ha")`` (a
+ZooKeeper from ``tests/harness/zookeeper.py``) and ``num_jobmanagers=3`` (or
+call ``start_jobmanager()`` again) for standbys; TaskManagers and the CLI
+(``ha_cli_args()``, no ``-m``) then find the leader through ZooKeeper.
+
+    with StromCluster(tmp_path / "c", num_jobmanagers=2, config=ha_config(zk.connect_string, tmp_path / "ha")) as c:
+        leader = c.wait_for_leader()             # index into c.jobmanagers
+        c.kill_jobmanager(leader)                # SIGKILL: a standby takes over after the session timeout
+        c.pause_jobmanager(i); c.resume_jobmanager(i)   # SIGSTOP / SIGCONT
+        c.cli("list", *c.ha_cli_args())
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,8 +60,28 @@ TEST_DEFAULTS = {
 }
 
 
+HA_KEYS = ("high-availability.type", "high-availability.zookeeper.quorum", "high-availability.zookeeper.path.root",
+           "high-availability.cluster-id", "high-availability.storageDir",
+           "high-availability.zookeeper.client.session-timeout",
+           "high-availability.zookeeper.client.connection-timeout")
+
+
 class ClusterStartupError(RuntimeError):
     pass
+
+
+def ha_config(quorum: str, storage_dir: str | os.PathLike[str], session_timeout: str = "2 s",
+              cluster_id: str | None = None, **extra: str) -> dict[str, str]:
+    """Config of a ZooKeeper-HA cluster for tests: a fresh cluster id, storageDir as a file:// URI."""
+    return {
+        "high-availability.type": "zookeeper",
+        "high-availability.zookeeper.quorum": quorum,
+        "high-availability.cluster-id": cluster_id or f"test-{uuid.uuid4().hex[:8]}",
+        "high-availability.storageDir": Path(storage_dir).resolve().as_uri(),
+        "high-availability.zookeeper.client.session-timeout": session_timeout,
+        "high-availability.zookeeper.client.connection-timeout": "5 s",
+        **extra,
+    }
 
 
 class StromCluster:
@@ -60,9 +89,10 @@ class StromCluster:
 
     def __init__(self, work_dir: str | os.PathLike[str], num_taskmanagers: int = 1, slots_per_taskmanager: int = 2,
                  config: Mapping[str, str] | None = None, startup_timeout_s: float = 60.0,
-                 echo_logs_on_stop: bool = True) -> None:
+                 echo_logs_on_stop: bool = True, num_jobmanagers: int = 1) -> None:
         self.work_dir = Path(work_dir)
         self.log_dir = self.work_dir / "log"
+        self.num_jobmanagers = num_jobmanagers
         self.num_taskmanagers = num_taskmanagers
         self.slots_per_taskmanager = slots_per_taskmanager
         self.config_values = {**TEST_DEFAULTS, **(config or {})}
@@ -71,6 +101,7 @@ class StromCluster:
         self.jobmanagers: list[DaemonProcess] = []
         self.jobmanager_ports: list[dict[str, int]] = []
         self.taskmanagers: list[DaemonProcess] = []
+        self.paused: set[int] = set()   # JobManagers stopped with SIGSTOP
         self.startup_s: float | None = None
 
     # ---- lifecycle --------------------------------------------------------
@@ -88,7 +119,8 @@ class StromCluster:
 
     def start(self) -> StromCluster:
         started = time.monotonic()
-        self.start_jobmanager()
+        for _ in range(self.num_jobmanagers):
+            self.start_jobmanager()
         for _ in range(self.num_taskmanagers):
             self.add_taskmanager(wait=False)
         self.wait_until_ready(self.num_taskmanagers, self.num_taskmanagers * self.slots_per_taskmanager)
@@ -158,6 +190,8 @@ class StromCluster:
 
     def stop(self) -> None:
         """Stop TaskManagers, then JobManagers, by PID; print each log's tail (shown by pytest on failure)."""
+        for index in list(self.paused):
+            self.resume_jobmanager(index)
         for proc in [*self.taskmanagers, *reversed(self.jobmanagers)]:
             proc.stop()
         if self.echo_logs_on_stop and (self.taskmanagers or self.jobmanagers):
@@ -167,9 +201,49 @@ class StromCluster:
 
     def _first_live_jobmanager(self) -> int:
         for i, proc in enumerate(self.jobmanagers):
-            if proc.is_alive():
+            if proc.is_alive() and i not in self.paused:
                 return i
         return 0
+
+    def jobmanager_rpc_address(self, index: int) -> str:
+        return f"{HOST}:{self.jobmanager_ports[index]['rpc']}"
+
+    def jobmanager_rest_url(self, index: int) -> str:
+        return f"http://{HOST}:{self.jobmanager_ports[index]['rest']}"
+
+    def ha_config(self) -> dict[str, str]:
+        """The cluster's HA settings alone (what a client needs to find the leader)."""
+        return {k: v for k, v in self.config_values.items() if k in HA_KEYS}
+
+    def ha_cli_args(self) -> list[str]:
+        """``-D key=value`` arguments naming only the ZooKeeper quorum and HA settings (no ``-m``)."""
+        return [arg for key, value in self.ha_config().items() for arg in ("-D", f"{key}={value}")]
+
+    def leader_status(self, index: int, timeout_s: float = 2.0) -> dict[str, Any]:
+        """``GET /jobmanager/leader`` of JobManager ``index`` (answered locally, never redirected)."""
+        with urllib.request.urlopen(f"{self.jobmanager_rest_url(index)}/jobmanager/leader",
+                                    timeout=timeout_s) as response:
+            return dict(json.load(response))
+
+    def wait_for_leader(self, timeout_s: float = 30.0, exclude: Sequence[int] = ()) -> int:
+        """Index of the JobManager that leads (and has published itself), polled among live, unpaused ones."""
+        deadline = time.monotonic() + timeout_s
+        last: dict[int, Any] = {}
+        while True:
+            for i, proc in enumerate(self.jobmanagers):
+                if i in exclude or i in self.paused or not proc.is_alive():
+                    continue
+                try:
+                    status = self.leader_status(i)
+                except (OSError, ValueError) as e:
+                    last[i] = str(e)
+                    continue
+                last[i] = status
+                if status.get("leader") and status.get("leaderRestAddress") == status.get("restAddress"):
+                    return i
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no JobManager leads after {timeout_s} s: {last}\n{self.dump_logs()}")
+            time.sleep(0.02)
 
     @property
     def rpc_port(self) -> int:
@@ -240,7 +314,18 @@ class StromCluster:
         self.taskmanagers[index].kill()
 
     def kill_jobmanager(self, index: int = 0) -> None:
+        """SIGKILL JobManager ``index`` (a crash: no clean hand-over, its ZooKeeper session must expire)."""
         self.jobmanagers[index].kill()
+        self.paused.discard(index)
+
+    def pause_jobmanager(self, index: int) -> None:
+        """SIGSTOP JobManager ``index`` (a frozen process: its ZooKeeper session expires if paused long enough)."""
+        self.jobmanagers[index].signal(signal.SIGSTOP)
+        self.paused.add(index)
+
+    def resume_jobmanager(self, index: int) -> None:
+        self.jobmanagers[index].signal(signal.SIGCONT)
+        self.paused.discard(index)
 
     # ---- logs -----------------------------------------------------------------
 
