@@ -79,7 +79,9 @@ _UNITS_MS = {"": 1.0, "ms": 1.0, "milli": 1.0, "millis": 1.0, "s": 1000.0, "sec"
 
 
 def parse_duration_ms(text: str, key: str = "?") -> int:
-    """'100 ms' -> 100, '10 s' -> 10000, '5' -> 5 (milliseconds)."""
+    """'100 ms' -> 100, '10 s' -> 10000, '5' -> 5 (milliseconds); '-1 ms' -> -1 (a 'never' marker)."""
+    if str(text).strip() in {"-1", "-1 ms"}:
+        return -1
     m = _DURATION.match(str(text))
     if not m or m.group(2).lower() not in _UNITS_MS:
         raise ConfigurationError(f"config key '{key}': cannot read {text!r} as a duration (try '500 ms' or '10 s')")

@@ -5,7 +5,12 @@ Dispatcher and its JobMasters, the gRPC server (DispatcherService,
 ResourceManagerService, JobMasterService) on ``jobmanager.bind-host:
 jobmanager.rpc.port`` and the REST server on ``rest.bind-address:rest.port``
 (port 0: any free port). Leadership comes from the HA services
-(``leadership.Leadership``); standalone HA grants it at once.
+(``leadership.Leadership``); standalone HA grants it at once. With ZooKeeper
+HA several JobManagers run with the same config: one leads, the others stand
+by. Every JobManager also watches who leads (the HA leader retriever): a
+standby's REST redirects to the leader (``rest.leader.LeaderGate``, HTTP 307;
+``GET /jobmanager/leader`` answers locally) and its ``GetLeaderInfo`` names
+the leader's addresses with an empty session id.
 
 Once serving, the JobManager logs ``JobManager serving RPC on host:port, REST
 on host:port`` and, if ``jobmanager.ports-file`` is set, writes
@@ -44,13 +49,14 @@ from strom.common.config import (
 )
 from strom.common.errors import StromError
 from strom.common.gateway.base import channel_options
-from strom.common.ha import HighAvailabilityServices, create_ha_services
+from strom.common.ha import HighAvailabilityServices, LeaderInformation, create_ha_services
 from strom.common.ids import LeaderSessionId
 from strom.common.rpc import dispatcher_pb2_grpc, job_master_pb2_grpc, resource_manager_pb2_grpc
 from strom.jobmanager.dispatcher import Dispatcher
 from strom.jobmanager.leadership import Leadership
 from strom.jobmanager.resourcemanager import ResourceManager
 from strom.jobmanager.rest import RestApi, RestServer
+from strom.jobmanager.rest.leader import LeaderGate, LeaderStatus
 from strom.jobmanager.rpc import DispatcherServicer, JobMasterServicer, ResourceManagerServicer
 from strom.jobmanager.task_executors import TaskExecutorGateways
 
@@ -109,6 +115,9 @@ class JobManager:
         self._grpc: grpc.aio.Server | None = None
         self._rest: RestServer | None = None
         self._ports_file: str | None = None
+        self._retriever = self._ha.leader_retriever()
+        self._retriever_started = False
+        self.known_leader: LeaderInformation | None = None   # who leads, as published through the HA services
 
     async def __aenter__(self) -> JobManager:
         await self.start()
@@ -121,6 +130,8 @@ class JobManager:
         try:
             await self._start_servers()
             self.resource_manager.start()
+            self._retriever.start(self)
+            self._retriever_started = True
             self.leadership.start(self.rpc_address, self.rest_address)
             await self.leadership.settle()
         except BaseException:
@@ -135,8 +146,7 @@ class JobManager:
         _check_port_free(bind_host, port, "")
         server = grpc.aio.server(options=[*channel_options(), ("grpc.so_reuseport", 0)])
         dispatcher_pb2_grpc.add_DispatcherServiceServicer_to_server(
-            DispatcherServicer(self.dispatcher, self.leadership, lambda: (self.rpc_address, self.rest_address)),
-            server)
+            DispatcherServicer(self.dispatcher, self.leadership, self.leader_addresses), server)
         resource_manager_pb2_grpc.add_ResourceManagerServiceServicer_to_server(
             ResourceManagerServicer(self.resource_manager, self.leadership), server)
         job_master_pb2_grpc.add_JobMasterServiceServicer_to_server(
@@ -151,8 +161,8 @@ class JobManager:
         self.rpc_address = _host_port(self.config.get_str(JOBMANAGER_RPC_ADDRESS), self.rpc_port)
 
         api = RestApi(self.dispatcher, self.resource_manager, self.config)
-        self._rest = RestServer(self.config.get_str(REST_BIND_ADDRESS), self.config.get_int(REST_PORT),
-                                api.router.handle)
+        gate = LeaderGate(api.router.handle, self.leader_status)
+        self._rest = RestServer(self.config.get_str(REST_BIND_ADDRESS), self.config.get_int(REST_PORT), gate.handle)
         self.rest_port = await self._rest.start()
         self.rest_address = _host_port(self.config.get_str(REST_ADDRESS), self.rest_port)
 
@@ -170,6 +180,9 @@ class JobManager:
             await self._rest.stop()
             self._rest = None
         await self.leadership.stop()
+        if self._retriever_started:
+            self._retriever.stop()
+            self._retriever_started = False
         try:
             await asyncio.wait_for(self.dispatcher.suspend_all("JobManager is shutting down"), SHUTDOWN_TIMEOUT_S)
         except TimeoutError:
@@ -185,6 +198,35 @@ class JobManager:
             with contextlib.suppress(OSError):
                 os.remove(self._ports_file)
             self._ports_file = None
+
+    # ---- who leads ------------------------------------------------------------
+
+    def notify_leader_address(self, leader: LeaderInformation | None) -> None:
+        """LeaderRetrievalListener (any thread): hand the news to the loop."""
+        try:
+            self._loop.call_soon_threadsafe(self._set_known_leader, leader)
+        except RuntimeError:
+            pass  # loop closed: the JobManager has stopped
+
+    def _set_known_leader(self, leader: LeaderInformation | None) -> None:
+        self.known_leader = leader
+
+    def leader_addresses(self) -> tuple[str, str]:
+        """(rpc, rest) address of the leader: our own while we lead, else the published one ("" if unknown).
+
+        A standby never names itself: a stale publication of its own old leadership counts as unknown.
+        """
+        if self.leadership.is_leader:
+            return self.rpc_address, self.rest_address
+        leader = self.known_leader
+        if leader is None or leader.rpc_address == self.rpc_address:
+            return "", ""
+        return leader.rpc_address, leader.rest_address
+
+    def leader_status(self) -> LeaderStatus:
+        rpc_address, rest_address = self.leader_addresses()
+        return LeaderStatus(self.leadership.is_leader, self.leadership.session_id, rpc_address, rest_address,
+                            self.rpc_address, self.rest_address)
 
     async def _on_grant(self, session: LeaderSessionId) -> None:
         await self.dispatcher.recover_jobs()

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 GrantCallback = Callable[[LeaderSessionId], Awaitable[None]]
 RevokeCallback = Callable[[], Awaitable[None]]
 
+GRANT_RETRY_INITIAL_S = 0.2
+GRANT_RETRY_MAX_S = 5.0
+
 
 class Leadership:
     """Holds the leader session id of this JobManager; LeaderContender for the HA services."""
@@ -136,10 +139,34 @@ class Leadership:
             await self._revoke()
         log.info("JobManager granted leadership with leader session %s", session)
         self._session = session
-        await self._on_grant(session)
+        if not await self._run_grant_callback(session):
+            return
         if self._election.has_leadership(session):
             self._election.confirm_leadership(session, self._rpc_address, self._rest_address)
         self._granted.set()
+
+    async def _run_grant_callback(self, session: LeaderSessionId) -> bool:
+        """``on_grant`` (job recovery), retried with backoff while the HA store is unavailable.
+
+        The leader's address is published only after this succeeds, so nobody talks to a leader that
+        has not recovered its jobs yet (Flink's Dispatcher confirms leadership after recovery, too).
+        Gives up (False) as soon as the session is no longer ours or a newer change waits in the queue.
+        """
+        delay = GRANT_RETRY_INITIAL_S
+        while True:
+            try:
+                await self._on_grant(session)
+                return True
+            except Exception as e:
+                if self._session != session or not self._election.has_leadership(session) \
+                        or not self._changes.empty():
+                    log.warning("recovery under leader session %s failed (%s: %s); a newer leadership change "
+                                "takes over", session, type(e).__name__, e)
+                    return False
+                log.warning("recovery under leader session %s failed (%s: %s); retrying in %.1f s", session,
+                            type(e).__name__, e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, GRANT_RETRY_MAX_S)
 
     async def _revoke(self) -> None:
         log.warning("JobManager lost leadership (leader session %s): suspending its jobs", self._session)

@@ -80,15 +80,15 @@ class StreamExecutionEnvironment:
     # ---- settings --------------------------------------------------------------
 
     def set_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:
-        """Default parallelism of this job's operators. ``strom run -p N`` overrides it."""
+        """Default parallelism of this job's operators; it wins over ``strom run -p N``, as in Flink."""
         if not isinstance(parallelism, int) or parallelism < 1:
             raise ValueError(f"parallelism must be a positive integer, got {parallelism!r}")
         self._parallelism = parallelism
         return self
 
     def get_parallelism(self) -> int:
-        if self._target.parallelism is not None:
-            return self._target.parallelism
+        """The job's default parallelism: ``set_parallelism``, else ``strom run -p``, else
+        ``parallelism.default`` (Flink's order)."""
         return self._parallelism or self._target.default_parallelism
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
@@ -102,6 +102,9 @@ class StreamExecutionEnvironment:
         return self
 
     def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
+        """Flush output buffers at least this often; 0 flushes every batch, -1 only when full (Flink)."""
+        if int(timeout_millis) < -1:
+            raise ValueError(f"buffer timeout must be -1, 0 or positive, got {timeout_millis}")
         self._job_config["execution.buffer-timeout.interval"] = f"{int(timeout_millis)} ms"
         return self
 
@@ -154,8 +157,9 @@ class StreamExecutionEnvironment:
         """Build and validate the JobGraph without submitting it."""
         config = dict(self._job_config)
         config["execution.runtime-mode"] = self._effective_mode()
-        if "execution.buffer-timeout.interval" in config:
-            parse_duration_ms(config["execution.buffer-timeout.interval"], "execution.buffer-timeout.interval")
+        timeout = config.get("execution.buffer-timeout.interval")
+        if timeout is not None and timeout.strip() != "-1 ms":
+            parse_duration_ms(timeout, "execution.buffer-timeout.interval")
         max_par = self._max_parallelism or self._target.config.get_int(MAX_PARALLELISM)
         builder = JobGraphBuilder(
             self._graph, job_id=uuid.uuid4().hex, job_name=job_name,

@@ -29,6 +29,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from strom.common.errors import IllegalStateTransitionError
 from strom.common.ha.services import (
@@ -66,7 +67,7 @@ class _Group:
         if leader == self.published:
             return []
         self.published = leader
-        return [lambda r=r: r.deliver(leader) for r in self.listeners]
+        return [partial(r.deliver, leader) for r in self.listeners]
 
 
 def _run(callbacks: list[Callback]) -> None:

@@ -71,7 +71,8 @@ class HaStorageDir:
         if uri == self.root_uri or uri.startswith(self.root_uri.split("?", 1)[0] + "/"):
             rel = uri.split("?", 1)[0][len(self.root_uri.split("?", 1)[0]):]
             return self._fs, self._root_path + rel
-        return pafs.FileSystem.from_uri(uri)   # written under another storageDir (config changed since)
+        fs, path = pafs.FileSystem.from_uri(uri)   # written under another storageDir (config changed since)
+        return fs, str(path)
 
     def write(self, folder: str, name: str, data: bytes, suffix: str = "") -> str:
         """Write ``data`` to a new, uniquely named file and return its URI."""

@@ -6,8 +6,13 @@
 - Jobs that reach a globally terminal state are archived (details and graph,
   like Flink's ArchivedExecutionGraph store) for listing, recorded in the HA
   job-result store, and their HA job graph is removed.
-- On leadership grant it recovers the stored jobs that have no result yet; on
-  revocation it suspends every JobMaster.
+- On leadership grant it recovers the stored jobs that have no result yet (like
+  Flink's SessionDispatcherLeaderProcess): a job graph whose job already has a
+  result is only cleaned up (the previous leader died between writing the
+  result and removing the graph), never run again. Results of jobs that ended
+  under earlier leaders are listed as archived jobs, so ``strom list`` and a
+  client waiting for such a job still see how it ended. On revocation every
+  JobMaster is suspended; its job graph stays in the store for the next leader.
 
 State owner: the JobManager's event loop. HA store calls run in a thread
 (``asyncio.to_thread``): a ZooKeeper or file-system store blocks.
@@ -18,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from strom.common.config import Configuration
-from strom.common.errors import JobNotFoundError, JobSubmissionError
+from strom.common.errors import FencingTokenError, JobNotFoundError, JobSubmissionError
 from strom.common.ha import HighAvailabilityServices, JobResultEntry
 from strom.common.ids import new_job_id
 from strom.common.jobgraph import JobGraph
@@ -36,6 +42,10 @@ from strom.jobmanager.task_executors import TaskExecutorConnector
 log = logging.getLogger(__name__)
 
 ARCHIVE_CAPACITY = 1000
+RESULT_RETRY_INITIAL_S = 0.2
+RESULT_RETRY_MAX_S = 5.0
+RESULT_RETRY_FOR_S = 60.0
+STOP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class Dispatcher:
         self._clock = clock
         self._running: dict[str, JobMaster] = {}
         self._archive: OrderedDict[str, ArchivedJob] = OrderedDict()
-        self._cleanup: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     # ---- commands -----------------------------------------------------------
 
@@ -99,10 +109,29 @@ class Dispatcher:
             raise self._not_found(job_id)
 
     async def recover_jobs(self) -> None:
-        """Start the JobMasters of stored jobs that have not ended (after a leadership grant)."""
+        """After a leadership grant: start the JobMasters of stored jobs that have not ended.
+
+        Raises when the HA stores cannot be read (the caller retries); a single job graph that cannot be
+        read or decoded is logged and skipped.
+        """
         store, results = self._ha.job_graph_store(), self._ha.job_result_store()
-        for job_id in await asyncio.to_thread(store.job_ids):
-            if job_id in self._running or await asyncio.to_thread(results.get, job_id) is not None:
+        for job_id, master in list(self._running.items()):
+            if master.graph.status.is_terminal:   # suspended by the last revocation, callback not run yet
+                del self._running[job_id]
+        ended = {entry.job_id: entry for entry in await asyncio.to_thread(results.entries)}
+        for entry in ended.values():
+            if entry.job_id not in self._running and entry.job_id not in self._archive:
+                self._archive_result(entry)
+        job_ids = await asyncio.to_thread(store.job_ids)
+        log.info("Recovering jobs from the HA job graph store: %d stored, %d with a result already",
+                 len(job_ids), sum(1 for j in job_ids if j in ended))
+        for job_id in job_ids:
+            if job_id in self._running:
+                continue
+            if job_id in ended:
+                log.info("Not recovering job %s: it already reached %s; removing its leftover job graph", job_id,
+                         ended[job_id].state)
+                self._spawn(self._cleanup_job(job_id))
                 continue
             data = await asyncio.to_thread(store.get, job_id)
             if data is None:
@@ -113,7 +142,7 @@ class Dispatcher:
             except Exception:
                 log.exception("cannot recover job %s from the HA job graph store", job_id)
                 continue
-            log.info("Recovering job '%s' (%s)", job_graph.name, job_id)
+            log.info("Recovering job '%s' (%s): running it again from the start", job_graph.name, job_id)
             self._archive.pop(job_id, None)
             self._running[job_id] = job_master
             self._start(job_master)
@@ -122,7 +151,13 @@ class Dispatcher:
         await asyncio.gather(*(jm.suspend(cause) for jm in list(self._running.values())), return_exceptions=True)
 
     async def stop(self) -> None:
-        await asyncio.gather(*self._cleanup, return_exceptions=True)
+        """Let pending HA writes (results, clean-ups) finish, for at most STOP_TIMEOUT_S; cancel the rest."""
+        pending = list(self._background)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=STOP_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     # ---- queries ------------------------------------------------------------
 
@@ -189,13 +224,58 @@ class Dispatcher:
         root = job_master.graph.root_exception
         entry = JobResultEntry(job_id, status.value, job_master.graph.name, job_master.graph.end_time,
                                root.stacktrace if root is not None and status is JobStatus.FAILED else "")
-        task = asyncio.get_running_loop().create_task(self._record_result(entry))
-        self._cleanup.add(task)
-        task.add_done_callback(self._cleanup.discard)
+        self._spawn(self._record_result(entry))
+
+    def _archive_result(self, entry: JobResultEntry) -> None:
+        """A job that ended under an earlier leader: listed from its HA job result (no vertices, no plan)."""
+        details = common_pb2.JobDetails(job_id=entry.job_id, name=entry.name, state=entry.state,
+                                        end_time=entry.end_time_ms, last_modification=entry.end_time_ms,
+                                        root_exception=entry.error)
+        self._archive[entry.job_id] = ArchivedJob(details, JobGraph(entry.job_id, entry.name))
+        while len(self._archive) > ARCHIVE_CAPACITY:
+            self._archive.popitem(last=False)
+
+    def _spawn(self, call: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(call)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _record_result(self, entry: JobResultEntry) -> None:
+        """Write the job's result, then remove its HA job graph (in that order, as Flink's JobResultStore)."""
+        if await self._retry(f"record the result of job {entry.job_id}", self._ha.job_result_store().put, entry):
+            log.info("Job %s reached %s: recorded in the HA job result store", entry.job_id, entry.state)
+            await self._cleanup_job(entry.job_id)
+
+    async def _cleanup_job(self, job_id: str) -> None:
+        if await self._retry(f"clean up the HA data of job {job_id}", self._ha.cleanup_job, job_id):
+            log.info("Cleaned up the HA data of job %s", job_id)
+
+    async def _retry(self, what: str, call: Callable[..., None], *args: Any) -> bool:
+        """Run a blocking HA store call in a thread; retry transient failures while this JobManager leads.
+
+        A fencing rejection (leadership lost) ends the attempts: the next leader decides.
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + RESULT_RETRY_FOR_S
+        delay = RESULT_RETRY_INITIAL_S
+        while True:
+            try:
+                await asyncio.to_thread(call, *args)
+                return True
+            except FencingTokenError as e:
+                log.warning("could not %s: %s", what, e)
+                return False
+            except Exception as e:
+                if loop.time() + delay > give_up_at or not self._leads():
+                    log.error("could not %s (%s: %s); giving up", what, type(e).__name__, e)
+                    return False
+                log.warning("could not %s (%s: %s); retrying in %.1f s", what, type(e).__name__, e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESULT_RETRY_MAX_S)
+
+    def _leads(self) -> bool:
         try:
-            await asyncio.to_thread(self._ha.job_result_store().put, entry)
-            await asyncio.to_thread(self._ha.cleanup_job, entry.job_id)
-        except Exception:
-            log.exception("could not record the result of job %s in the HA services", entry.job_id)
+            self._session()
+        except FencingTokenError:
+            return False
+        return True

@@ -113,6 +113,7 @@ class JobMaster:
         self._address = address
         self._clock = clock
         self._slots: list[SlotAssignment] = []
+        self._last_session: str | None = None   # the session the tasks were deployed under
         self._outcome: asyncio.Future[_Outcome] | None = None
         self._cancel_requested = False
         self._changed = asyncio.Event()
@@ -135,16 +136,21 @@ class JobMaster:
         self._changed.set()
 
     async def suspend(self, cause: str) -> None:
-        """Stop supervising the job (leadership lost, shutdown): job SUSPENDED, tasks cancelled best-effort."""
+        """Stop supervising the job (leadership lost, shutdown): job SUSPENDED, tasks cancelled best-effort
+        under the leader session they were deployed with."""
         if self.graph.status.is_terminal:
             return
+        log.warning("Suspending job %s (%s): %s", self.graph.name, self.job_id, cause)
         if self._driver is not None:
             self._driver.cancel()
             await asyncio.gather(self._driver, return_exceptions=True)
         live = [e for e in self.graph.executions() if not e.state.is_terminal]
         deployed = [e for e in live if e.slot is not None and e.state is not ExecutionState.SCHEDULED]
-        await self._bounded(asyncio.gather(*(self._send_cancel(e) for e in deployed), return_exceptions=True),
-                            SUSPEND_TIMEOUT_S)
+        # Leadership is gone already: cancel under the session the tasks were deployed with. A TaskManager
+        # still following that session stops them; one that follows a newer leader refuses (fencing).
+        session = self._last_session or ""
+        await self._bounded(asyncio.gather(*(self._send_cancel(e, session) for e in deployed),
+                                           return_exceptions=True), SUSPEND_TIMEOUT_S)
         for execution in live:
             if not execution.state.is_terminal:
                 execution.transition_to(ExecutionState.CANCELED, f"job suspended: {cause}")
@@ -285,7 +291,7 @@ class JobMaster:
     async def _submit(self, execution: Execution, tdd: common_pb2.TaskDeploymentDescriptor) -> None:
         assert execution.slot is not None
         try:
-            await self._task_executors(execution.slot.tm_address).submit_task_async(tdd, self._session())
+            await self._task_executors(execution.slot.tm_address).submit_task_async(tdd, self._current_session())
         except StromError as e:
             if execution.state is ExecutionState.DEPLOYING:
                 self._fail_execution(execution, ExceptionEntry(
@@ -324,12 +330,18 @@ class JobMaster:
                     execution.transition_to(ExecutionState.CANCELED, f"no confirmation within "
                                             f"{self.cancel_timeout_s:g} s; treating the task as gone")
 
-    async def _send_cancel(self, execution: Execution) -> None:
+    def _current_session(self) -> str:
+        """The leader session id for an outgoing call (FencingTokenError while not leading); remembered."""
+        session = self._session()
+        self._last_session = session
+        return session
+
+    async def _send_cancel(self, execution: Execution, session: str | None = None) -> None:
         if execution.slot is None:
             return
         try:
             await self._task_executors(execution.slot.tm_address).cancel_task_async(
-                str(execution.attempt_id), self._session())
+                str(execution.attempt_id), session if session is not None else self._current_session())
         except StromError as e:
             if execution.state is ExecutionState.CANCELING:
                 execution.transition_to(ExecutionState.CANCELED, f"cancel call failed ({e}); treating the task "

@@ -20,6 +20,12 @@ Lifecycle of a slot (Flink's TaskExecutor, one process per slot):
   requests it again or frees it.
 - ``release_all`` (the JobManager was lost): every worker is stopped and every
   slot freed, without reports (nobody listens).
+
+Fencing: every RPC carries the caller's leader session id. RequestSlot,
+SubmitTask, CancelTask and FreeSlot are refused (``FencingTokenError``, sent
+as FAILED_PRECONDITION naming the "leader session") unless it is the session
+of the leader this TaskManager follows (``set_leader_session``), so a deposed
+JobManager cannot drive tasks here once the TaskManager has moved on.
 - ``close`` (the TaskManager stops): running tasks are reported FAILED to
   their JobMasters (there is no disconnect RPC; this spares them the
   heartbeat timeout), then every worker is stopped.
@@ -92,14 +98,7 @@ class TaskExecutor:
     async def request_slot(self, slot_index: int, allocation_id: str, job_id: str, job_master_address: str,
                            session_id: str) -> str:
         self._check_open()
-        if self._leader_session is None:
-            raise FencingTokenError(
-                f"TaskManager {self.resource_id} follows no leader yet; cannot accept a slot request under "
-                f"leader session {session_id}")
-        if session_id != self._leader_session:
-            raise FencingTokenError(
-                f"slot request for allocation {allocation_id} carries leader session {session_id}, but "
-                f"TaskManager {self.resource_id} follows leader session {self._leader_session}")
+        self._check_leader(session_id, f"slot request for allocation {allocation_id}")
         newly = self.slots.allocate(slot_index, allocation_id, job_id)
         alloc = self._allocations.get(allocation_id)
         if newly or alloc is None:
@@ -117,6 +116,7 @@ class TaskExecutor:
     async def submit_task(self, tdd: common_pb2.TaskDeploymentDescriptor, session_id: str) -> None:
         self._check_open()
         what = f"{tdd.vertex_name} ({tdd.subtask_index + 1}/{tdd.parallelism})"
+        self._check_leader(session_id, f"deployment of {what}")
         alloc = self._allocations.get(tdd.allocation_id)
         if alloc is None:
             raise UnknownAllocationError(
@@ -145,6 +145,7 @@ class TaskExecutor:
 
     async def cancel_task(self, execution_id: str, session_id: str) -> None:
         self._check_open()
+        self._check_leader(session_id, f"cancel of task {execution_id}")
         alloc = next((a for a in self._allocations.values() if execution_id in a.tasks), None)
         if alloc is None:
             log.info("Cancel of task %s: not running here (already ended?)", execution_id)
@@ -158,6 +159,7 @@ class TaskExecutor:
                 pass  # its exit fails the task
 
     async def free_slot(self, allocation_id: str, cause: str, session_id: str) -> None:
+        self._check_leader(session_id, f"free of allocation {allocation_id}")
         alloc = self._allocations.get(allocation_id)
         if alloc is None:
             log.info("Free of allocation %s: not held here (already freed)", allocation_id)
@@ -229,6 +231,17 @@ class TaskExecutor:
     def _check_open(self) -> None:
         if self._closed:
             raise StromError(f"TaskManager {self.resource_id} is shutting down")
+
+    def _check_leader(self, session_id: str, what: str) -> None:
+        """Fencing: only the leader this TaskManager follows may command it (a deposed one is refused)."""
+        if self._leader_session is None:
+            raise FencingTokenError(
+                f"TaskManager {self.resource_id} follows no leader yet; refusing the {what} under leader "
+                f"session {session_id or '<none>'}")
+        if session_id != self._leader_session:
+            raise FencingTokenError(
+                f"{what} carries leader session {session_id or '<none>'}, but TaskManager {self.resource_id} "
+                f"follows leader session {self._leader_session}")
 
     def _check_session(self, alloc: _Allocation, session_id: str, what: str) -> None:
         if session_id != alloc.target.session_id:

@@ -19,7 +19,17 @@ def _call_open(fn: Any, ctx: OperatorContext) -> None:
         opener(ctx)
 
 
-class MapOperator(Operator):
+class _UserFunctionOperator(Operator):
+    fn: Any
+
+    def close(self) -> None:
+        """PyFlink's rich functions get close() once per parallel instance."""
+        closer = getattr(self.fn, "close", None)
+        if callable(closer) and not isinstance(self.fn, type) and hasattr(type(self.fn), "close"):
+            closer()
+
+
+class MapOperator(_UserFunctionOperator):
     def __init__(self, fn: Callable[[Any], Any], name: str = "Map") -> None:
         self.fn = fn
         self.name = name
@@ -33,7 +43,7 @@ class MapOperator(Operator):
         self.output.emit(Batch.of_records(list(map(self._call, batch.records))))
 
 
-class FlatMapOperator(Operator):
+class FlatMapOperator(_UserFunctionOperator):
     def __init__(self, fn: Callable[[Any], Iterable[Any] | None], name: str = "Flat Map") -> None:
         self.fn = fn
         self.name = name
@@ -58,7 +68,7 @@ class FlatMapOperator(Operator):
             self.output.emit(Batch.of_records(out))
 
 
-class FilterOperator(Operator):
+class FilterOperator(_UserFunctionOperator):
     def __init__(self, fn: Callable[[Any], bool], name: str = "Filter") -> None:
         self.fn = fn
         self.name = name

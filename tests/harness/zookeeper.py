@@ -85,7 +85,7 @@ class ZooKeeperServer:
         self.server_id = server_id
         self.ensemble = ensemble
         self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[[int], ZooKeeperServer] | None = None
 
     @property
     def connect_string(self) -> str:

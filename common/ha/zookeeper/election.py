@@ -211,7 +211,12 @@ class ZooKeeperLeaderElection(LeaderElection):
         if session is None:
             return
         zk, call = self._zk, self._conn.call
-        children = call("list the leader latch", zk.get_children_async, self._layout.latch_dir)
+        try:
+            children = call("list the leader latch", zk.get_children_async, self._layout.latch_dir)
+        except NoNodeError:   # the cluster's znodes were deleted under us (cleanup): recreate the folders
+            for path in self._layout.persistent_dirs():
+                call(f"create {path}", zk.ensure_path_async, path)
+            children = []
         latches = sorted((c for c in children if c.startswith(LATCH_PREFIX)), key=latch_sequence)
         node = self._own_latch_node(latches, session)
         if node is None:

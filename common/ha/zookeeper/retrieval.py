@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.protocol.states import WatchedEvent
@@ -68,11 +69,11 @@ class ZooKeeperLeaderRetriever(LeaderRetriever):
     def _on_watch(self, event: WatchedEvent) -> None:
         self._submit(self._refresh)
 
-    def _submit(self, fn: object) -> None:
+    def _submit(self, fn: Callable[[], None]) -> None:
         with self._lock:
             worker = self._worker
         if worker is not None:
-            worker.submit(fn)  # type: ignore[arg-type]
+            worker.submit(fn)
 
     # -- worker thread ------------------------------------------------------------------------------
 

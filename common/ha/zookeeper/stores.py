@@ -24,10 +24,14 @@ call; call them from an executor, not from an event loop's thread.
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Callable
+from functools import partial, wraps
+from typing import Any, ParamSpec, TypeVar
 
 from kazoo.exceptions import (
     BadVersionError,
+    KazooException,
     NodeExistsError,
     NoNodeError,
 )
@@ -54,8 +58,25 @@ def no_fence() -> str | None:
     return None
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _zookeeper_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Unexpected ZooKeeper errors leave a store as StromError naming the operation (never raw kazoo errors)."""
+
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except KazooException as e:
+            raise StromError(f"ZooKeeper HA store: {method.__qualname__} failed: {type(e).__name__}: {e}") from e
+
+    return wrapper
+
+
 def _commit(conn: ZooKeeperConnection, what: str, fence_node: str | None,
-            ops: Callable[[object], None]) -> list[object]:
+            ops: Callable[[Any], None]) -> list[object]:
     """One transaction: optional leadership check, then ``ops(tx)``. Raises the first real error."""
     tx = conn.client.transaction()
     if fence_node is not None:
@@ -70,6 +91,27 @@ def _commit(conn: ZooKeeperConnection, what: str, fence_node: str | None,
     return list(results)
 
 
+def _create(conn: ZooKeeperConnection, what: str, fence_node: str | None, path: str, data: bytes) -> None:
+    """Create a persistent znode (fenced); re-creates a missing parent folder once (e.g. after a cleanup)."""
+    try:
+        _commit(conn, what, fence_node, partial(_create_op, path=path, data=data))
+    except NoNodeError:
+        conn.call(f"create {posixpath.dirname(path)}", conn.client.ensure_path_async, posixpath.dirname(path))
+        _commit(conn, what, fence_node, partial(_create_op, path=path, data=data))
+
+
+def _create_op(tx: Any, path: str, data: bytes) -> None:
+    tx.create(path, data)
+
+
+def _set_data(tx: Any, path: str, data: bytes, version: int) -> None:
+    tx.set_data(path, data, version)
+
+
+def _delete(tx: Any, path: str, version: int) -> None:
+    tx.delete(path, version)
+
+
 class ZooKeeperJobGraphStore(JobGraphStore):
     """Pointers in ``jobgraphs/<job-id>``, payloads in ``<storageDir>/<cluster-id>/jobgraphs/``."""
 
@@ -82,6 +124,7 @@ class ZooKeeperJobGraphStore(JobGraphStore):
         self._storage = storage
         self._fence = fence
 
+    @_zookeeper_errors
     def put(self, job_id: str, job_graph: bytes) -> None:
         fence_node = self._fence()
         path = self._layout.job_graph(job_id)
@@ -95,14 +138,13 @@ class ZooKeeperJobGraphStore(JobGraphStore):
                     data, stat = call(f"read job graph pointer of {job_id}", zk.get_async, path)
                 except NoNodeError:
                     try:
-                        _commit(self._conn, f"store job graph {job_id}", fence_node,
-                                lambda tx: tx.create(path, pointer))   # type: ignore[attr-defined]
+                        _create(self._conn, f"store job graph {job_id}", fence_node, path, pointer)
                         break
                     except NodeExistsError:
                         continue
                 try:
                     _commit(self._conn, f"store job graph {job_id}", fence_node,
-                            lambda tx, v=stat.version: tx.set_data(path, pointer, v))  # type: ignore[attr-defined]
+                            partial(_set_data, path=path, data=pointer, version=stat.version))
                     replaced = _pointer_path(data)
                     break
                 except (BadVersionError, NoNodeError):
@@ -118,6 +160,7 @@ class ZooKeeperJobGraphStore(JobGraphStore):
             self._discard(replaced)
         log.info("Stored job graph %s (%d bytes) at %s -> %s", job_id, len(job_graph), path, uri)
 
+    @_zookeeper_errors
     def get(self, job_id: str) -> bytes | None:
         path = self._layout.job_graph(job_id)
         try:
@@ -134,6 +177,7 @@ class ZooKeeperJobGraphStore(JobGraphStore):
                              f"with sha256 {pointer.sha256}, found {len(payload)} bytes")
         return payload
 
+    @_zookeeper_errors
     def remove(self, job_id: str) -> None:
         fence_node = self._fence()
         path = self._layout.job_graph(job_id)
@@ -145,7 +189,7 @@ class ZooKeeperJobGraphStore(JobGraphStore):
                 return
             try:
                 _commit(self._conn, f"remove job graph {job_id}", fence_node,
-                        lambda tx, v=stat.version: tx.delete(path, v))   # type: ignore[attr-defined]
+                        partial(_delete, path=path, version=stat.version))
             except NoNodeError:
                 return
             except BadVersionError:
@@ -157,6 +201,7 @@ class ZooKeeperJobGraphStore(JobGraphStore):
             return
         raise StromError(f"could not remove job graph {job_id}: {path} kept changing under us")
 
+    @_zookeeper_errors
     def job_ids(self) -> list[str]:
         try:
             children = self._conn.call("list job graphs", self._conn.client.get_children_async,
@@ -187,18 +232,19 @@ class ZooKeeperJobResultStore(JobResultStore):
         self._layout = layout
         self._fence = fence
 
+    @_zookeeper_errors
     def put(self, entry: JobResultEntry) -> None:
         fence_node = self._fence()
         path = self._layout.job_result(entry.job_id)
         data = encode_job_result(entry)
         try:
-            _commit(self._conn, f"store the result of job {entry.job_id}", fence_node,
-                    lambda tx: tx.create(path, data))   # type: ignore[attr-defined]
+            _create(self._conn, f"store the result of job {entry.job_id}", fence_node, path, data)
         except NodeExistsError:   # idempotent: a retried or repeated put overwrites
             _commit(self._conn, f"store the result of job {entry.job_id}", fence_node,
-                    lambda tx: tx.set_data(path, data))   # type: ignore[attr-defined]
+                    partial(_set_data, path=path, data=data, version=-1))
         log.info("Stored result of job %s: %s", entry.job_id, entry.state)
 
+    @_zookeeper_errors
     def get(self, job_id: str) -> JobResultEntry | None:
         path = self._layout.job_result(job_id)
         try:
@@ -207,6 +253,7 @@ class ZooKeeperJobResultStore(JobResultStore):
             return None
         return _decode_result(path, data)
 
+    @_zookeeper_errors
     def entries(self) -> list[JobResultEntry]:
         call, zk = self._conn.call, self._conn.client
         try:

@@ -92,7 +92,11 @@ class FileSinkOperator(Operator):
         if self.parquet is not None:
             self.parquet.close()
         self.stream.close()
-        self.fs.move(self.tmp_path, self.final_path)
+        if self.fmt == "parquet" and self.parquet is None:
+            # no rows and so no schema: a 0-byte file would break readers of the directory
+            self.fs.delete_file(self.tmp_path)
+        else:
+            self.fs.move(self.tmp_path, self.final_path)
         self.finished = True
 
     def close(self) -> None:

@@ -132,3 +132,16 @@ def test_cleanup_all_data(zk_server, tmp_path, open_services):
     ha.close_and_cleanup_all_data()
     assert probe.connection.client.exists(probe.layout.base) is None
     assert not (storage / config.get("high-availability.cluster-id")).exists()
+
+
+def test_stores_recreate_their_folders_if_deleted_underneath(zk_server, tmp_path, open_services):
+    config = make_config(zk_server.connect_string, tmp_path / "ha")
+    ha = open_services(config)
+    zk = ha.connection.client
+    zk.delete(ha.layout.job_graphs, recursive=True)
+    zk.delete(ha.layout.job_results, recursive=True)
+    assert ha.job_graph_store().job_ids() == [] and ha.job_result_store().entries() == []
+    ha.job_graph_store().put("j", b"g")
+    ha.job_result_store().put(JobResultEntry("j", "CANCELED"))
+    assert ha.job_graph_store().get("j") == b"g"
+    assert ha.job_result_store().get("j") == JobResultEntry("j", "CANCELED")
