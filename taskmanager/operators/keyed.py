@@ -194,9 +194,7 @@ class AggregationOperator(Operator):
             np.maximum.at(agg, idx, vals)
         out = table.take(pa.array(first))
         pos = out.schema.get_field_index(col)
-        out = out.set_column(pos, out.schema.field(pos), pa.array(agg, type=values.type))
-        kpos = out.schema.get_field_index(KEY_COLUMN)
-        return out.set_column(kpos, out.schema.field(kpos), encoded.dictionary)
+        return out.set_column(pos, out.schema.field(pos), pa.array(agg, type=values.type))
 
     def _group_acero(self, table: pa.Table, col: str) -> pa.Table:
         aggs = [(n, self.kind if n == col else "first") for n in table.schema.names if n != KEY_COLUMN]

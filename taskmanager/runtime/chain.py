@@ -68,39 +68,44 @@ def subscript_constant(fn: Any) -> int | None:
 
 
 class KeyExtractor:
-    """Adds the ``__key__`` column a hash exchange partitions on."""
+    """Adds the ``__key__`` column a hash exchange partitions on.
+
+    A key given as a column (name or position) of an Arrow batch, or as a
+    selector ``lambda r: r[i]`` of tuple records, reuses that column; any other
+    selector is called once per record.
+    """
 
     def __init__(self, key: KeySpec) -> None:
         self.key = key
-        self._position = subscript_constant(key) if callable(key) else None
         if callable(key):
             self._fn: Callable[[Any], Any] = getattr(key, "get_key", key)
+            self._position = subscript_constant(key)
         else:
             self._fn = itemgetter(key)
+            self._position = key if isinstance(key, int) else None
 
     def to_arrow(self, batch: Batch) -> pa.RecordBatch:
-        key = self.key
-        if not callable(key) and batch._records is None:
+        if batch._records is None:                      # Arrow-only batch: sources, map_batches
             arrow = batch.arrow
-            names = arrow.schema.names
-            name = key if isinstance(key, str) else (names[key] if 0 <= key < len(names) else None)
-            if name is not None and name in names:
-                return arrow.append_column(pa.field(KEY_COLUMN, arrow.schema.field(name).type),
-                                           arrow.column(name))
+            if not callable(self.key):
+                names = arrow.schema.names
+                key = self.key
+                name = key if isinstance(key, str) else (names[key] if 0 <= key < len(names) else None)
+                if name in names:
+                    return _with_key(arrow, arrow.schema.field(name).type, arrow.column(name))
+            f, a = column_to_arrow(list(map(self._fn, batch.records)), KEY_COLUMN)
+            return arrow.append_column(f, a)
         records = batch.records
-        pos = self._position if self._position is not None else (key if isinstance(key, int) else None)
-        if pos is not None and batch._arrow is None:
+        pos = self._position
+        if pos is not None:
             arrow = records_to_arrow(records)
-            if (arrow.schema.metadata or {}).get(KIND) == b"tuple" and pos < arrow.num_columns:
-                field = arrow.schema.field(pos)
-                if not is_pickled(field):
-                    return arrow.append_column(pa.field(KEY_COLUMN, field.type), arrow.column(pos))
-            keys = list(map(self._fn, records))
-            f, a = column_to_arrow(keys, KEY_COLUMN)
+            if (arrow.schema.metadata or {}).get(KIND) == b"tuple" and pos < arrow.num_columns \
+                    and not is_pickled(arrow.schema.field(pos)):
+                return _with_key(arrow, arrow.schema.field(pos).type, arrow.column(pos))
+            f, a = column_to_arrow(list(map(self._fn, records)), KEY_COLUMN)
             return arrow.append_column(f, a)
-        keys = list(map(self._fn, records))
-        if batch._records is None:
-            arrow = batch.arrow
-            f, a = column_to_arrow(keys, KEY_COLUMN)
-            return arrow.append_column(f, a)
-        return records_to_arrow(records, keys)
+        return records_to_arrow(records, list(map(self._fn, records)))
+
+
+def _with_key(arrow: pa.RecordBatch, key_type: pa.DataType, column: pa.Array) -> pa.RecordBatch:
+    return arrow.append_column(pa.field(KEY_COLUMN, key_type), column)

@@ -146,7 +146,7 @@ class Task:
         conf = Configuration(dict(tdd.config))
         batch_rows = conf.get_int(BUFFER_SIZE_ROWS)
         timeout_ms = conf.get_duration_ms(BUFFER_TIMEOUT)
-        from strom.taskmanager.network import partitioner as partitioners
+        from strom.taskmanager.network.partitioner import create_partitioner
         from strom.taskmanager.network.record_writer import RecordWriter
 
         exits: list[Output] = []
@@ -154,16 +154,7 @@ class Task:
             partition = self.network.create_result_partition(desc.partition_id, desc.num_subpartitions)
             self._partitions.append(partition)
             kind = exit_spec.partitioner
-            if kind == "hash":
-                part = partitioners.HashPartitioner(max_parallelism=tdd.max_parallelism)
-            elif kind == "forward":
-                part = partitioners.ForwardPartitioner()
-            elif kind == "rebalance":
-                part = partitioners.RebalancePartitioner()
-            elif kind == "broadcast":
-                part = partitioners.BroadcastPartitioner()
-            else:
-                raise ValueError(f"unknown partitioner {kind!r}")
+            part = create_partitioner(kind, max_parallelism=tdd.max_parallelism, subtask_index=tdd.subtask_index)
             writer = RecordWriter(partition, part, batch_rows=batch_rows, buffer_timeout_ms=timeout_ms)
             self._writers.append(writer)
             key = KeyExtractor(exit_spec.key) if kind == "hash" and exit_spec.key is not None else None

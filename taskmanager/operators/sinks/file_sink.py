@@ -14,20 +14,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from strom.taskmanager.operators.base import Operator, OperatorContext
-from strom.taskmanager.operators.sources.files import resolve_path
+from strom.taskmanager.operators.sources.files import filesystem_and_path, resolve_path
 from strom.taskmanager.runtime.batch import Batch
 from strom.taskmanager.runtime.records import KIND, is_pickled
 
 FORMATS = ("text", "csv", "parquet")
 _EXT = {"text": "txt", "csv": "csv", "parquet": "parquet"}
-
-
-def _fs_and_path(path: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path)
 
 
 class FileSinkOperator(Operator):
@@ -43,7 +38,7 @@ class FileSinkOperator(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
-        self.fs, base = _fs_and_path(self.path)
+        self.fs, base = filesystem_and_path(self.path)
         self.fs.create_dir(base, recursive=True)
         name = f"part-{ctx.subtask_index}-0.{_EXT[self.fmt]}"
         self.final_path = f"{base.rstrip('/')}/{name}"

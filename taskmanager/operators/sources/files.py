@@ -42,13 +42,13 @@ def resolve_path(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def _fs_and_path(path: str) -> tuple[pafs.FileSystem, str]:
+def filesystem_and_path(path: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path)
 
 
 def list_files(path: str) -> list[tuple[str, int]]:
     """(path, size) of the file, or of every non-hidden file under the directory, sorted."""
-    fs, p = _fs_and_path(path)
+    fs, p = filesystem_and_path(path)
     info = fs.get_file_info(p)
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"input path {path!r} does not exist")
@@ -150,7 +150,7 @@ class _FileSource(Source):
             raise JobGraphError(f"{self.name}: input path {self.path!r} does not exist") from None
 
     def my_splits(self, ctx: OperatorContext) -> tuple[list[FileSplit], pafs.FileSystem]:
-        fs, _ = _fs_and_path(self.path)
+        fs, _ = filesystem_and_path(self.path)
         splits = compute_splits(list_files(self.path), self.split_bytes)
         return [s for j, s in enumerate(splits) if j % ctx.parallelism == ctx.subtask_index], fs
 
@@ -215,7 +215,7 @@ class CsvFileSource(_FileSource):
 
     def _infer_schema(self) -> pa.Schema:
         files = list_files(self.path)
-        fs, _ = _fs_and_path(self.path)
+        fs, _ = filesystem_and_path(self.path)
         first = next((p for p, size in files if size > 0), None)
         if first is None:
             raise JobGraphError(f"{self.name}: no data to infer a schema from; pass schema=")
