@@ -70,6 +70,7 @@ TASKMANAGER_REGISTRATION_TIMEOUT = option("taskmanager.registration.timeout", "5
 CANCEL_TIMEOUT = option("jobmanager.execution.cancel-timeout", "10 s", "Cancelled tasks that never confirm are treated as gone after this.")
 EVENLY_SPREAD_SLOTS = option("cluster.evenly-spread-out-slots", "false", "Spread a job's slots over TaskManagers instead of filling one first.")
 WORKER_PRELOAD_MODULES = option("taskmanager.worker.preload-modules", "", "Extra modules (comma-separated) the slot workers' fork server imports once.")
+WATERMARK_INTERVAL = option("pipeline.auto-watermark-interval", "200 ms", "How often assign_timestamps_and_watermarks emits watermarks (0 = only at the end of input).")
 LOG_DIR = option("env.log.dir", None, "Directory for per-process log files (default: log/ under the working directory).")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")

@@ -25,9 +25,11 @@ from strom.taskmanager.operators.stateless import (
     MapBatchesOperator,
     MapOperator,
 )
+from strom.taskmanager.runtime.output_tag import OutputTag
 
 if TYPE_CHECKING:
     from strom.client.api.environment import StreamExecutionEnvironment
+    from strom.client.api.time import WatermarkStrategy
 
 
 def _check_callable(fn: Any, method: str, what: str) -> None:
@@ -39,11 +41,15 @@ class DataStream:
     """A stream of records produced by one operator (node) of the job."""
 
     def __init__(self, env: StreamExecutionEnvironment, node: StreamNode,
-                 partitioner: str | None = None, key: Any = None) -> None:
+                 partitioner: str | None = None, key: Any = None, side_output: str | None = None) -> None:
         self._env = env
         self._node = node
         self._partitioner = partitioner
         self._key = key
+        self._side_output = side_output   # OutputTag id: this stream is a side output of ``node``
+
+    def _with(self, partitioner: str | None, key: Any = None, cls: type[DataStream] | None = None) -> Any:
+        return (cls or DataStream)(self._env, self._node, partitioner, key, self._side_output)
 
     # ---- operator properties (apply to the operator that produced this stream) ----
 
@@ -75,23 +81,29 @@ class DataStream:
     # ---- partitioning -----------------------------------------------------------
 
     def rebalance(self) -> DataStream:
-        return DataStream(self._env, self._node, "rebalance")
+        return self._with("rebalance")
 
     def shuffle(self) -> DataStream:
         return self.rebalance()
 
-    def broadcast(self) -> DataStream:
-        return DataStream(self._env, self._node, "broadcast")
+    def broadcast(self, *broadcast_state_descriptors: Any) -> Any:
+        """Every record to every parallel instance downstream. With MapStateDescriptors, a
+        ``BroadcastStream`` for the broadcast state pattern (``keyed.connect(rules.broadcast(desc))``)."""
+        if broadcast_state_descriptors:
+            from strom.client.api.connected import BroadcastStream
+
+            return BroadcastStream(self._with("broadcast"), list(broadcast_state_descriptors))
+        return self._with("broadcast")
 
     def forward(self) -> DataStream:
-        return DataStream(self._env, self._node, "forward")
+        return self._with("forward")
 
     def key_by(self, key_selector: Callable[[Any], Any] | int | str) -> KeyedStream:
         """Partition by key: a function of the record, a tuple position, or a column name."""
         if not (callable(key_selector) or isinstance(key_selector, (int, str))
                 or callable(getattr(key_selector, "get_key", None))):
             raise TypeError("key_by expects a function, a KeySelector, a tuple position or a column name")
-        return KeyedStream(self._env, self._node, "hash", key_selector)
+        return self._with("hash", key_selector, KeyedStream)  # type: ignore[no-any-return]
 
     # ---- transformations ----------------------------------------------------------
 
@@ -99,9 +111,22 @@ class DataStream:
               others: Iterable[DataStream] = ()) -> DataStream:
         node = self._env._graph.add_node(name, operator=operator, stateful=stateful, is_sink=is_sink)
         for stream in (self, *others):
-            if stream._env is not self._env:
-                raise ValueError("cannot combine streams of different environments")
-            self._env._graph.add_edge(StreamEdge(stream._node.id, node.id, stream._partitioner, stream._key))
+            stream._connect_to(self._env, node, 0)
+        return DataStream(self._env, node)
+
+    def _connect_to(self, env: StreamExecutionEnvironment, node: StreamNode, input_index: int) -> None:
+        """An edge from this stream into input ``input_index`` of ``node`` (a node of ``env``)."""
+        if self._env is not env:
+            raise ValueError("cannot combine streams of different environments")
+        self._env._graph.add_edge(StreamEdge(self._node.id, node.id, self._partitioner, self._key,
+                                             input_index=input_index, side_output=self._side_output))
+
+    def _then_multi(self, operator: Operator, name: str, inputs: list[tuple[DataStream, int]],
+                    stateful: bool = False) -> DataStream:
+        """A node reading several inputs (connect, joins): ``(stream, input_index)`` pairs."""
+        node = self._env._graph.add_node(name, operator=operator, stateful=stateful)
+        for stream, index in inputs:
+            stream._connect_to(self._env, node, index)
         return DataStream(self._env, node)
 
     def map(self, func: Callable[[Any], Any]) -> DataStream:
@@ -132,6 +157,63 @@ class DataStream:
         from strom.taskmanager.operators.stateless import MapOperator as _Identity
 
         return self._then(_Identity(_identity, "Union"), "Union", others=streams)
+
+    # ---- event time, side outputs ----------------------------------------------------
+
+    def assign_timestamps_and_watermarks(self, watermark_strategy: WatermarkStrategy) -> DataStream:
+        """Give records event time (from the strategy's timestamp assigner or column) and the
+        stream watermarks, generated per parallel instance of this step."""
+        to_spec = getattr(watermark_strategy, "to_spec", None)
+        if not callable(to_spec):
+            raise TypeError("assign_timestamps_and_watermarks expects a WatermarkStrategy, "
+                            f"got {type(watermark_strategy).__name__}")
+        from strom.taskmanager.operators.timestamps import TimestampsAndWatermarksOperator
+
+        name = "Timestamps/Watermarks"
+        return self._then(TimestampsAndWatermarksOperator(to_spec(), name), name)
+
+    def get_side_output(self, output_tag: OutputTag) -> DataStream:
+        """The records the operator of this stream sent to ``output_tag``."""
+        if not isinstance(output_tag, OutputTag):
+            raise TypeError(f"get_side_output expects an OutputTag, got {type(output_tag).__name__}")
+        return DataStream(self._env, self._node, None, None, output_tag.tag_id)
+
+    # ---- process functions, windows, connect (their own modules) -------------------
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        """A ``ProcessFunction``: ``process_element(value, ctx)`` yields outputs (and
+        ``(OutputTag, value)`` side outputs); ``ctx.timestamp()`` is the event time."""
+        from strom.client.api.process import process_stream
+
+        return process_stream(self, func)
+
+    def window_all(self, window_assigner: Any) -> Any:
+        """Windows over the whole (non-keyed) stream, evaluated by one parallel instance."""
+        from strom.client.api.windowed import AllWindowedStream
+
+        return AllWindowedStream(self, window_assigner)
+
+    def window(self, window_assigner: Any) -> Any:
+        raise TypeError("window() needs a keyed stream: call key_by(...) before window(), or use "
+                        "window_all() for windows over the whole stream")
+
+    def connect(self, other: Any) -> Any:
+        """Two streams into one operator (CoMap/CoFlatMap/CoProcess functions); with a
+        ``BroadcastStream``, the broadcast state pattern."""
+        from strom.client.api.connected import connect
+
+        return connect(self, other)
+
+    def join(self, other: DataStream) -> Any:
+        """Window join: ``a.join(b).where(ka).equal_to(kb).window(assigner).apply(fn)``."""
+        from strom.client.api.joins import JoinedStreams
+
+        return JoinedStreams(self, other)
+
+    def co_group(self, other: DataStream) -> Any:
+        from strom.client.api.joins import CoGroupedStreams
+
+        return CoGroupedStreams(self, other)
 
     # ---- sinks ------------------------------------------------------------------------
 
@@ -177,6 +259,30 @@ class KeyedStream(DataStream):
 
     def max(self, position_to_max: int | str = 0) -> DataStream:
         return self._keyed(AggregationOperator("max", position_to_max), "Keyed Aggregation")
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        """A ``KeyedProcessFunction``: keyed state, event- and processing-time timers, side outputs."""
+        from strom.client.api.process import process_keyed_stream
+
+        return process_keyed_stream(self, func)
+
+    def window(self, window_assigner: Any) -> Any:
+        """Windows per key: ``.window(TumblingEventTimeWindows.of(Time.seconds(10))).reduce(...)``."""
+        from strom.client.api.windowed import WindowedStream
+
+        return WindowedStream(self, window_assigner)
+
+    def count_window(self, size: int, slide: int | None = None) -> Any:
+        """Windows of ``size`` elements per key (sliding by ``slide`` elements when given)."""
+        from strom.client.api.windowed import count_window
+
+        return count_window(self, size, slide)
+
+    def interval_join(self, other: KeyedStream) -> Any:
+        """``a.interval_join(b).between(lower, upper).process(ProcessJoinFunction)``."""
+        from strom.client.api.joins import IntervalJoin
+
+        return IntervalJoin(self, other)
 
 
 class DataStreamSink:

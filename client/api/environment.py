@@ -59,6 +59,24 @@ class RestartStrategies:
                 "restart-strategy.fixed-delay.delay": f"{delay_between_attempts} ms"}
 
 
+class ExecutionConfig:
+    """PyFlink's ExecutionConfig, over the job's configuration."""
+
+    def __init__(self, job_config: dict[str, str]) -> None:
+        self._job_config = job_config
+
+    def set_auto_watermark_interval(self, interval_millis: int) -> ExecutionConfig:
+        """How often ``assign_timestamps_and_watermarks`` emits watermarks (0: only at the end)."""
+        if int(interval_millis) < 0:
+            raise ValueError(f"the watermark interval must not be negative, got {interval_millis}")
+        self._job_config["pipeline.auto-watermark-interval"] = f"{int(interval_millis)} ms"
+        return self
+
+    def get_auto_watermark_interval(self) -> int:
+        return parse_duration_ms(self._job_config.get("pipeline.auto-watermark-interval", "200 ms"),
+                                 "pipeline.auto-watermark-interval")
+
+
 class StreamExecutionEnvironment:
     def __init__(self) -> None:
         from strom.client.execution.context import current_target
@@ -101,6 +119,10 @@ class StreamExecutionEnvironment:
         self._mode = mode
         return self
 
+    def get_config(self) -> ExecutionConfig:
+        """Job settings in PyFlink's ``ExecutionConfig`` form (watermark interval)."""
+        return ExecutionConfig(self._job_config)
+
     def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
         """Flush output buffers at least this often; 0 flushes every batch, -1 only when full (Flink)."""
         if int(timeout_millis) < -1:
@@ -124,7 +146,11 @@ class StreamExecutionEnvironment:
         if not isinstance(source, Source):
             raise TypeError(f"from_source expects a Source, got {type(source).__name__}")
         node = self._graph.add_node(source_name or source.name, source=source)
-        return DataStream(self, node)
+        stream = DataStream(self, node)
+        spec = getattr(watermark_strategy, "to_spec", lambda: None)()
+        if spec is not None and (spec.timestamp_assigner is not None or spec.timestamp_column is not None):
+            return stream.assign_timestamps_and_watermarks(watermark_strategy)
+        return stream
 
     def from_collection(self, collection: Iterable[Any], type_info: Any = None) -> DataStream:
         """The records of a collection, emitted in order by one subtask."""

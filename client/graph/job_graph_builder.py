@@ -109,7 +109,10 @@ class JobGraphBuilder:
                 vertex_of[node.id] = v
                 node_index[node.id] = len(specs[v].nodes)
                 specs[v].nodes.append(ChainedNode(node.operator, uid=node.uid))
-                specs[v].nodes[node_index[ins[0].source_id]].successors.append((node_index[node.id], 0))
+                upstream = specs[v].nodes[node_index[ins[0].source_id]]
+                tag = ins[0].side_output
+                successors = upstream.successors if tag is None else upstream.side_successors.setdefault(tag, [])
+                successors.append((node_index[node.id], 0))
                 chains[v].append(node)
             else:
                 vertex_of[node.id] = len(chains)
@@ -126,7 +129,9 @@ class JobGraphBuilder:
                 continue
             sv, tv = vertex_of[e.source_id], vertex_of[e.target_id]
             spec = specs[sv]
-            spec.nodes[node_index[e.source_id]].exits.append(len(spec.exits))
+            upstream = spec.nodes[node_index[e.source_id]]
+            exits = upstream.exits if e.side_output is None else upstream.side_exits.setdefault(e.side_output, [])
+            exits.append(len(spec.exits))
             spec.exits.append(ExitSpec(partitioner=kinds[id(e)].value, key=e.key))
             job_edges.append(JobEdge(vertex_ids[sv], vertex_ids[tv], kinds[id(e)], e.input_index))
 

@@ -37,6 +37,7 @@ class StreamEdge:
     partitioner: str | None = None      # None: forward when parallelism matches, else rebalance
     key: Any = None
     input_index: int = 0
+    side_output: str | None = None      # the OutputTag id when the edge reads a side output
 
 
 @dataclass

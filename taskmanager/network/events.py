@@ -50,6 +50,14 @@ class Watermark(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class WatermarkStatusEvent(Event):
+    """The channel stopped (``idle``) or resumed taking part in watermark progress."""
+
+    idle: bool
+    tag: ClassVar[bytes] = b"I"
+
+
+@dataclass(frozen=True, slots=True)
 class CheckpointBarrier(Event):
     """Separates the records before checkpoint ``checkpoint_id`` from those after it."""
 
@@ -71,6 +79,8 @@ def encode_event(event: Event) -> bytes:
         return b"W" + _I64.pack(event.timestamp)
     if isinstance(event, CheckpointBarrier):
         return b"B" + _I64_I64.pack(event.checkpoint_id, event.timestamp)
+    if isinstance(event, WatermarkStatusEvent):
+        return b"I1" if event.idle else b"I0"
     if isinstance(event, EndOfPartition):
         return b"E"
     if isinstance(event, SchemaChange):
@@ -89,6 +99,8 @@ def decode_event(data: bytes | memoryview) -> Event:
         if tag == b"B":
             checkpoint_id, timestamp = _I64_I64.unpack(body)
             return CheckpointBarrier(checkpoint_id, timestamp)
+        if tag == b"I" and body in (b"0", b"1"):
+            return WatermarkStatusEvent(body == b"1")
         if tag == b"E" and not body:
             return _END_OF_PARTITION
         if tag == b"S" and not body:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from itertools import chain
+from itertools import chain, compress
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from strom.taskmanager.operators.base import Operator, OperatorContext
@@ -40,7 +41,7 @@ class MapOperator(_UserFunctionOperator):
         _call_open(self.fn, ctx)
 
     def process(self, batch: Batch, input_index: int = 0) -> None:
-        self.output.emit(Batch.of_records(list(map(self._call, batch.records))))
+        self.output.emit(Batch.of_records(list(map(self._call, batch.records)), batch.timestamps))
 
 
 class FlatMapOperator(_UserFunctionOperator):
@@ -55,6 +56,10 @@ class FlatMapOperator(_UserFunctionOperator):
 
     def process(self, batch: Batch, input_index: int = 0) -> None:
         call = self._call
+        ts = batch.timestamps
+        if ts is not None:
+            self._process_timestamped(batch.records, ts)
+            return
         try:
             out = list(chain.from_iterable(map(call, batch.records)))
         except TypeError:
@@ -66,6 +71,20 @@ class FlatMapOperator(_UserFunctionOperator):
                     out.extend(produced)
         if out:
             self.output.emit(Batch.of_records(out))
+
+    def _process_timestamped(self, records: list[Any], ts: np.ndarray) -> None:
+        """Every output record keeps the timestamp of the record it came from."""
+        call = self._call
+        out: list[Any] = []
+        counts = np.zeros(len(records), dtype=np.int64)
+        for i, r in enumerate(records):
+            produced = call(r)
+            if produced is not None:
+                before = len(out)
+                out.extend(produced)
+                counts[i] = len(out) - before
+        if out:
+            self.output.emit(Batch.of_records(out, np.repeat(ts, counts)))
 
 
 class FilterOperator(_UserFunctionOperator):
@@ -79,13 +98,23 @@ class FilterOperator(_UserFunctionOperator):
         _call_open(self.fn, ctx)
 
     def process(self, batch: Batch, input_index: int = 0) -> None:
-        out = list(filter(self._call, batch.records))
-        if out:
-            self.output.emit(Batch.of_records(out))
+        ts = batch.timestamps
+        if ts is None:
+            out = list(filter(self._call, batch.records))
+            if out:
+                self.output.emit(Batch.of_records(out))
+            return
+        records = batch.records
+        keep = np.fromiter(map(bool, map(self._call, records)), dtype=bool, count=len(records))
+        if keep.any():
+            self.output.emit(Batch.of_records(list(compress(records, keep)), ts[keep]))
 
 
 class MapBatchesOperator(Operator):
-    """The Arrow fast path: a function from RecordBatch to RecordBatch (or Table)."""
+    """The Arrow fast path: a function from RecordBatch to RecordBatch (or Table).
+
+    Event time: a result with a ``__ts__`` column (int64 ms) sets the timestamps; a result
+    with as many rows as the input keeps the input's; otherwise records have none."""
 
     def __init__(self, fn: Callable[[pa.RecordBatch], pa.RecordBatch | pa.Table | None],
                  name: str = "Map Batches") -> None:
@@ -93,16 +122,21 @@ class MapBatchesOperator(Operator):
         self.name = name
 
     def process(self, batch: Batch, input_index: int = 0) -> None:
-        result = self.fn(batch.arrow)
+        arrow = batch.arrow
+        result = self.fn(arrow)
         if result is None:
             return
+        ts = batch.timestamps
+        keep_ts = ts is not None and result.num_rows == arrow.num_rows
         if isinstance(result, pa.Table):
+            offset = 0
             for b in result.to_batches():
                 if b.num_rows:
-                    self.output.emit(Batch.of_arrow(b))
+                    self.output.emit(Batch.of_arrow(b, ts[offset:offset + b.num_rows] if keep_ts else None))
+                offset += b.num_rows
         elif isinstance(result, pa.RecordBatch):
             if result.num_rows:
-                self.output.emit(Batch.of_arrow(result))
+                self.output.emit(Batch.of_arrow(result, ts if keep_ts else None))
         else:
             raise TypeError(f"map_batches function {self.name!r} must return a pyarrow.RecordBatch or Table, "
                             f"got {type(result).__name__}")

@@ -3,7 +3,8 @@
 A chain is a small tree: node 0 is the head (the source, or the operator that
 reads the vertex's inputs); every node hands its output to chained successor
 nodes (no serialization: batches by reference) and/or to exits, one per
-JobEdge leaving the vertex, in the JobGraph's edge order.
+JobEdge leaving the vertex, in the JobGraph's edge order. Side outputs
+(``OutputTag``) have successors and exits of their own, per tag.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class ChainedNode:
     successors: list[tuple[int, int]] = field(default_factory=list)  # (node index, input index)
     exits: list[int] = field(default_factory=list)
     uid: str | None = None
+    # side outputs, by OutputTag id: chained consumers and exits, like the main output's
+    side_successors: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    side_exits: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,7 +12,7 @@ records of the same types):
 Schema metadata ``strom.kind`` records which form a batch is in. Batches
 without it (from Arrow sources or ``map_batches``) convert to scalars when they
 have one column and to tuples otherwise. ``__key__`` (the key of a keyed
-exchange) is never part of the records.
+exchange) and ``__ts__`` (event timestamps, int64 ms) are never part of the records.
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ from operator import is_, itemgetter
 from typing import Any
 
 import cloudpickle
+import numpy as np
 import pyarrow as pa
 
 KIND = b"strom.kind"
 PICKLED = b"strom.pickled"
 KEY_COLUMN = "__key__"
+TS_COLUMN = "__ts__"
+INTERNAL_COLUMNS = frozenset((KEY_COLUMN, TS_COLUMN))
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _NONE = type(None)
@@ -116,7 +119,7 @@ def _column_values(batch: pa.RecordBatch, i: int) -> list[Any]:
 
 
 def data_column_indices(batch: pa.RecordBatch) -> list[int]:
-    return [i for i, name in enumerate(batch.schema.names) if name != KEY_COLUMN]
+    return [i for i, name in enumerate(batch.schema.names) if name not in INTERNAL_COLUMNS]
 
 
 def arrow_to_records(batch: pa.RecordBatch) -> list[Any]:
@@ -140,9 +143,26 @@ def arrow_keys(batch: pa.RecordBatch) -> list[Any] | None:
     return _column_values(batch, i)
 
 
-def without_key(batch: pa.RecordBatch) -> pa.RecordBatch:
-    i = batch.schema.get_field_index(KEY_COLUMN)
-    return batch if i < 0 else batch.drop_columns([KEY_COLUMN])
+def without_internal(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The user's columns: ``__key__`` and ``__ts__`` dropped."""
+    internal = [n for n in batch.schema.names if n in INTERNAL_COLUMNS]
+    return batch.drop_columns(internal) if internal else batch
+
+
+def arrow_timestamps(batch: pa.RecordBatch) -> np.ndarray | None:
+    """The event timestamps a batch carries in ``__ts__`` (int64 ms), or None."""
+    i = batch.schema.get_field_index(TS_COLUMN)
+    if i < 0:
+        return None
+    return batch.column(i).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def with_timestamps(batch: pa.RecordBatch, timestamps: np.ndarray) -> pa.RecordBatch:
+    """``batch`` plus the ``__ts__`` column (replacing one it has)."""
+    i = batch.schema.get_field_index(TS_COLUMN)
+    if i >= 0:
+        batch = batch.drop_columns([TS_COLUMN])
+    return batch.append_column(pa.field(TS_COLUMN, pa.int64()), pa.array(timestamps, type=pa.int64()))
 
 
 def is_pickled(field: pa.Field) -> bool:

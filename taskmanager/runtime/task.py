@@ -25,10 +25,15 @@ import cloudpickle
 
 from strom.common.config import BUFFER_SIZE_ROWS, BUFFER_TIMEOUT, Configuration
 from strom.common.rpc import common_pb2
+from strom.taskmanager.network.events import EndOfPartition, Watermark, WatermarkStatusEvent
 from strom.taskmanager.operators.base import Discard, FanOut, Operator, OperatorContext, OperatorInput, Output
 from strom.taskmanager.operators.sources.base import END_OF_INPUT, EndOfInput, SourceReader
 from strom.taskmanager.runtime.batch import Batch
 from strom.taskmanager.runtime.chain import ChainSpec, KeyExtractor
+from strom.taskmanager.runtime.records import with_timestamps
+from strom.taskmanager.time.processing_time import ProcessingTimeService
+from strom.taskmanager.time.valve import WatermarkValve
+from strom.taskmanager.time.watermarks import MAX_WATERMARK, WatermarkStatus
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,8 @@ class TaskCancelled(Exception):
 
 
 class ExchangeOutput:
-    """The end of a chain towards one JobEdge: key extraction and the record writer."""
+    """The end of a chain towards one JobEdge: key extraction, timestamps and the record writer.
+    Watermarks and idleness go to every channel, after the data before them."""
 
     __slots__ = ("writer", "key")
 
@@ -64,7 +70,16 @@ class ExchangeOutput:
         if not len(batch):
             return
         arrow = self.key.to_arrow(batch) if self.key is not None else batch.arrow
+        ts = batch.timestamps
+        if ts is not None:
+            arrow = with_timestamps(arrow, ts)
         self.writer.emit(arrow)
+
+    def emit_watermark(self, watermark: int) -> None:
+        self.writer.broadcast_event(Watermark(watermark))
+
+    def emit_watermark_status(self, idle: bool) -> None:
+        self.writer.broadcast_event(WatermarkStatusEvent(idle))
 
 
 class Task:
@@ -79,6 +94,7 @@ class Task:
         self._partitions: list[Any] = []
         self._writers: list[Any] = []
         self._gate: Any = None
+        self._pts = ProcessingTimeService()
 
     # ---- control (any thread) ----------------------------------------------
 
@@ -134,6 +150,7 @@ class Task:
                 error = "".join(traceback.format_exception(exc))
                 log.warning("%s failed: %s", self.name, error)
         finally:
+            self._pts.shutdown()
             self._close(cancelled=state != "FINISHED")
         self.on_state(state, error, name)
 
@@ -165,16 +182,22 @@ class Task:
                 job_id=tdd.job_id, job_name=tdd.job_name, vertex_name=tdd.vertex_name, operator_name=op_name,
                 subtask_index=tdd.subtask_index, parallelism=tdd.parallelism,
                 max_parallelism=tdd.max_parallelism, attempt=tdd.attempt, config=dict(tdd.config),
-                is_cancelled=self._cancelled.is_set)
+                is_cancelled=self._cancelled.is_set, processing_time_service=self._pts)
+
+        def output_of(successors: list[tuple[int, int]], exit_indices: list[int]) -> Output:
+            targets: list[Output] = [OperatorInput(spec.nodes[i].operator, inp)  # type: ignore[arg-type]
+                                     for i, inp in successors]
+            targets += [exits[i] for i in exit_indices]
+            return targets[0] if len(targets) == 1 else (FanOut(targets) if targets else Discard())
 
         # wire outputs from the leaves up, then open successors before predecessors
         for node in spec.nodes:
-            targets: list[Output] = [OperatorInput(spec.nodes[i].operator, inp)  # type: ignore[arg-type]
-                                     for i, inp in node.successors]
-            targets += [exits[i] for i in node.exits]
-            out: Output = targets[0] if len(targets) == 1 else (FanOut(targets) if targets else Discard())
+            out = output_of(node.successors, node.exits)
             if node.operator is not None:
                 node.operator.output = out
+                tags = set(node.side_successors) | set(node.side_exits)
+                node.operator.side_outputs = {
+                    tag: output_of(node.side_successors.get(tag, []), node.side_exits.get(tag, [])) for tag in tags}
             else:
                 self._source_output = out
         self._operators = [n.operator for n in spec.nodes if n.operator is not None]
@@ -196,7 +219,11 @@ class Task:
         return None
 
     def _flush_due(self) -> float:
-        """Flush writers whose buffer timeout passed; seconds until the next deadline."""
+        """Run due processing-time callbacks, flush writers whose buffer timeout passed; seconds
+        until the next deadline of either."""
+        pts = self._pts
+        if pts.next_timer_time() is not None:
+            pts.run_due()
         now = time.monotonic()
         wait = 0.1
         for w in self._writers:
@@ -204,6 +231,9 @@ class Task:
             deadline = w.next_flush_deadline()
             if deadline is not None:
                 wait = min(wait, max(0.0, deadline - now))
+        timer_ms = pts.time_until_next_ms()
+        if timer_ms is not None:
+            wait = min(wait, timer_ms / 1000.0)
         return wait
 
     def _run_source(self, reader: SourceReader) -> None:
@@ -213,6 +243,8 @@ class Task:
                 self._check_cancelled()
                 item = reader.poll()
                 if isinstance(item, EndOfInput) or item is END_OF_INPUT:
+                    # a bounded source ends event time, so that every event-time window fires
+                    out.emit_watermark(MAX_WATERMARK)
                     return
                 if item is None:
                     wait = min(self._flush_due(), reader.wait_hint())
@@ -225,8 +257,6 @@ class Task:
             reader.close()
 
     def _run_inputs(self) -> None:
-        from strom.taskmanager.network.events import EndOfPartition
-
         head = self._head
         assert head is not None
         channel_input = self._channel_input
@@ -234,24 +264,39 @@ class Task:
         for inp in channel_input:
             remaining[inp] = remaining.get(inp, 0) + 1
         gate = self._gate
+        # the operator's watermark: the minimum over all channels of all inputs, idle ones aside
+        valve = WatermarkValve(len(channel_input)) if channel_input else None
+
+        def forward(changes: list[Any]) -> None:
+            for change in changes:
+                if isinstance(change, Watermark):
+                    head.process_watermark(change.timestamp)
+                else:
+                    head.process_watermark_status(change is WatermarkStatus.IDLE)
+
         while remaining:
             self._check_cancelled()
             item = gate.poll(self._flush_due())
             if item is None:
                 continue
             channel, payload = item
-            inp = channel_input[channel]
-            if isinstance(payload, EndOfPartition):
+            if hasattr(payload, "num_rows"):
+                if payload.num_rows:
+                    head.process(Batch.of_arrow(payload), channel_input[channel])
+                self._flush_due()
+            elif isinstance(payload, Watermark):
+                forward(valve.input_watermark(channel, payload.timestamp))  # type: ignore[union-attr]
+            elif isinstance(payload, WatermarkStatusEvent):
+                status = WatermarkStatus.IDLE if payload.idle else WatermarkStatus.ACTIVE
+                forward(valve.input_watermark_status(channel, status))  # type: ignore[union-attr]
+            elif isinstance(payload, EndOfPartition):
+                forward(valve.end_of_input(channel))  # type: ignore[union-attr]
+                inp = channel_input[channel]
                 remaining[inp] -= 1
                 if remaining[inp] == 0:
                     del remaining[inp]
                     head.end_input(inp)
-                continue
-            if hasattr(payload, "num_rows"):
-                if payload.num_rows:
-                    head.process(Batch.of_arrow(payload), inp)
-                self._flush_due()
-            # other events (schema changes are handled inside the gate; watermarks come later)
+            # other events (checkpoint barriers) are not used yet
 
     def _close(self, cancelled: bool) -> None:
         for op in self._operators:
