@@ -280,7 +280,7 @@ class KeyedStream(DataStream):
 
     def interval_join(self, other: KeyedStream) -> Any:
         """``a.interval_join(b).between(lower, upper).process(ProcessJoinFunction)``."""
-        from strom.client.api.joins import IntervalJoin
+        from strom.client.api.interval_join import IntervalJoin
 
         return IntervalJoin(self, other)
 

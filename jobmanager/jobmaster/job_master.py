@@ -15,7 +15,9 @@ One driver coroutine per job walks the job's lifecycle:
 
 TaskManagers report task states through ``update_task_execution_state``
 (updates of stale attempts are ignored); the ResourceManager reports lost
-slots through ``notify_slots_lost``. Every wait has a deadline: cancelled
+slots through ``notify_slots_lost``. A SubmitTask or CancelTask call that
+cannot connect to its TaskManager is reported to the ResourceManager, which
+then drops that TaskManager at once instead of after ``heartbeat.timeout``. Every wait has a deadline: cancelled
 tasks that never confirm are treated as gone after the cancel timeout.
 
 State owner: the JobManager's event loop; the driver and every callback run there.
@@ -68,6 +70,9 @@ class SlotProvider(Protocol):
     def connect_job(self, job_id: str, owner: SlotOwner) -> None: ...
 
     def disconnect_job(self, job_id: str) -> None: ...
+
+    def task_manager_call_failed(self, resource_id: str, rpc_address: str, call: str,
+                                 error: BaseException) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,8 @@ class JobMaster:
                 self._fail_execution(execution, ExceptionEntry(
                     type(e).__name__, f"deploying {execution.task_name} failed: {e}", self._clock(),
                     execution.task_name, execution.slot.tm_address))
+            self._slot_provider.task_manager_call_failed(execution.slot.resource_id, execution.slot.tm_address,
+                                                         "SubmitTask", e)
 
     # ---- failure, cancellation, slots -------------------------------------------
 
@@ -347,6 +354,8 @@ class JobMaster:
                 execution.transition_to(ExecutionState.CANCELED, f"cancel call failed ({e}); treating the task "
                                                                  "as gone")
                 self._changed.set()
+            self._slot_provider.task_manager_call_failed(execution.slot.resource_id, execution.slot.tm_address,
+                                                         "CancelTask", e)
 
     async def _release_slots(self, cause: str) -> None:
         slots, self._slots = self._slots, []

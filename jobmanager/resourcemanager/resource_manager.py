@@ -6,10 +6,17 @@
 - TaskManagers call ``heartbeat`` every ``heartbeat.interval``; a timer
   drops every TaskManager silent for ``heartbeat.timeout``, and the jobs that
   had slots there get ``notify_slots_lost`` with a ``TaskManagerLostError``.
+- A call to a TaskManager that cannot connect (gRPC UNAVAILABLE: the process
+  is dead) drops it the same way at once (``task_manager_call_failed``;
+  RequestSlot and FreeSlot here, SubmitTask and CancelTask from the
+  JobMasters), rather than after ``heartbeat.timeout``.
 - ``allocate_slots(job_id, n, ...)`` waits (up to ``slot.request.timeout``)
   until ``n`` slots are free, picks them with ``slot_matching``, and asks each
   TaskManager for its slot (``RequestSlot``), which answers with the slot
-  worker's data address. All or nothing: a failed request releases the rest.
+  worker's data address. Slots whose TaskManager turned out lost meanwhile are
+  matched again on the remaining TaskManagers, within the same timeout
+  (``lost_task_managers``). All or nothing: any other failed request releases
+  the rest.
 
 State owner: the JobManager's event loop. Nothing here blocks; every wait has
 a deadline.
@@ -30,6 +37,12 @@ from strom.common.errors import NotEnoughSlotsError, ProtocolVersionError, Strom
 from strom.common.gateway.resource_manager import Registration, SlotStatus
 from strom.common.ids import new_allocation_id
 from strom.common.version import PROTOCOL_VERSION
+from strom.jobmanager.resourcemanager.lost_task_managers import (
+    SlotRequestStep,
+    after_failed_requests,
+    error_to_report,
+    is_connection_loss,
+)
 from strom.jobmanager.resourcemanager.registry import (
     SlotAllocation,
     TaskExecutorRegistration,
@@ -190,6 +203,17 @@ class ResourceManager:
                                    f"heartbeat.timeout is {format_duration_ms(self.heartbeat_timeout_ms)})")
         return [r.resource_id for r in lost]
 
+    def task_manager_call_failed(self, resource_id: str, rpc_address: str, call: str,
+                                 error: BaseException) -> bool:
+        """A ``call`` (RPC name) to the TaskManager failed with ``error``. When it could not connect at all,
+        the TaskManager is lost now, not after ``heartbeat.timeout``; returns True when it was dropped."""
+        registration = self._registry.get(resource_id)
+        if registration is None or registration.rpc_address != rpc_address or not is_connection_loss(error):
+            return False   # gone already, registered again elsewhere, or the call reached it
+        self.task_manager_lost(resource_id, f"{call} could not connect to it ({error}); not waiting for the "
+                                            f"heartbeat timeout ({format_duration_ms(self.heartbeat_timeout_ms)})")
+        return True
+
     def task_manager_lost(self, resource_id: str, cause: str) -> None:
         registration = self._registry.remove(resource_id)
         if registration is None:
@@ -216,27 +240,46 @@ class ResourceManager:
 
     async def allocate_slots(self, job_id: str, n: int, job_master_address: str,
                              timeout_ms: int | None = None) -> list[SlotAssignment]:
-        """``n`` slots for ``job_id`` (result[i] is slot i), waiting up to ``timeout_ms`` for them."""
+        """``n`` slots for ``job_id`` (result[i] is slot i), waiting up to ``timeout_ms`` for them.
+
+        A slot whose TaskManager is lost while it is requested is replaced by another free slot (waited
+        for within the same timeout); any other failed request fails the whole allocation.
+        """
         if n <= 0:
             return []
         timeout_ms = self.slot_request_timeout_ms if timeout_ms is None else timeout_ms
-        request = _PendingRequest(job_id, n, asyncio.get_running_loop().create_future())
-        self._pending.append(request)
-        self._try_fulfil_pending()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000
+        granted: list[SlotAssignment] = []
+        held: list[str] = []   # every allocation id reserved by this call: given back if it fails
         try:
-            reserved = await asyncio.wait_for(asyncio.shield(request.future), timeout_ms / 1000)
-        except (TimeoutError, asyncio.CancelledError) as e:
-            self._abandon(request)
-            if isinstance(e, TimeoutError):
-                raise NotEnoughSlotsError(
-                    f"job needs {n} slots but only {self._registry.free_slots()} are available "
-                    f"({len(self._registry)} TaskManagers registered) after waiting "
-                    f"{format_duration_ms(timeout_ms)}") from None
+            while True:
+                try:
+                    reserved = await self._reserve(job_id, n - len(granted), deadline - loop.time())
+                except TimeoutError:
+                    raise NotEnoughSlotsError(
+                        f"job needs {n} slots but only {self._registry.free_slots() + len(granted)} are "
+                        f"available ({len(self._registry)} TaskManagers registered) after waiting "
+                        f"{format_duration_ms(timeout_ms)}") from None
+                held += [aid for _, _, aid in reserved]
+                calls = [self._request_slot(job_id, rid, index, aid, job_master_address)
+                         for rid, index, aid in reserved]
+                results = await asyncio.gather(*calls, return_exceptions=True)
+                granted += [r for r in results if isinstance(r, SlotAssignment)]
+                failures = [r for r in results if isinstance(r, BaseException)]
+                if not failures:
+                    return granted
+                if after_failed_requests(failures, deadline - loop.time()) is SlotRequestStep.FAIL:
+                    raise error_to_report(failures)
+                log.info("%d of the %d slots requested for job %s were on lost TaskManagers: matching them "
+                         "again on the %d remaining TaskManagers", len(failures), len(reserved), job_id,
+                         len(self._registry))
+        except asyncio.CancelledError:
+            self._spawn(self.release_slots(job_id, held, "slot request cancelled"))
             raise
-        finally:
-            if request in self._pending:
-                self._pending.remove(request)
-        return await self._request_reserved(job_id, reserved, job_master_address)
+        except Exception:
+            await self.release_slots(job_id, held, "slot request of the job failed")
+            raise
 
     async def release_slots(self, job_id: str, allocation_ids: Iterable[str], cause: str) -> None:
         """Free the job's slots on their TaskManagers, then offer them to waiting requests."""
@@ -282,6 +325,20 @@ class ResourceManager:
             self._pending.remove(request)
             request.future.set_result(reserved)
 
+    async def _reserve(self, job_id: str, n: int, timeout_s: float) -> list[tuple[str, int, str]]:
+        """Take ``n`` free slots for ``job_id`` (waiting up to ``timeout_s``): (resource id, index, allocation id)."""
+        request = _PendingRequest(job_id, n, asyncio.get_running_loop().create_future())
+        self._pending.append(request)
+        self._try_fulfil_pending()
+        try:
+            return await asyncio.wait_for(asyncio.shield(request.future), max(timeout_s, 0))
+        except (TimeoutError, asyncio.CancelledError):
+            self._abandon(request)
+            raise
+        finally:
+            if request in self._pending:
+                self._pending.remove(request)
+
     def _abandon(self, request: _PendingRequest) -> None:
         """A waiting request gave up: undo its reservation if it had one."""
         if request.future.done() and not request.future.cancelled() and request.future.exception() is None:
@@ -290,21 +347,6 @@ class ResourceManager:
             self._try_fulfil_pending()
         else:
             request.future.cancel()
-
-    async def _request_reserved(self, job_id: str, reserved: list[tuple[str, int, str]],
-                                job_master_address: str) -> list[SlotAssignment]:
-        calls = [self._request_slot(job_id, rid, index, aid, job_master_address) for rid, index, aid in reserved]
-        try:
-            results = await asyncio.gather(*calls, return_exceptions=True)
-        except asyncio.CancelledError:
-            self._spawn(self.release_slots(job_id, [aid for _, _, aid in reserved], "slot request cancelled"))
-            raise
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            await self.release_slots(job_id, [aid for _, _, aid in reserved], "slot request of the job failed")
-            first = failures[0]
-            raise first if isinstance(first, StromError) else StromError(f"slot request failed: {first!r}")
-        return [r for r in results if isinstance(r, SlotAssignment)]
 
     async def _request_slot(self, job_id: str, resource_id: str, index: int, allocation_id: str,
                             job_master_address: str) -> SlotAssignment:
@@ -317,10 +359,13 @@ class ResourceManager:
             data_address = await gateway.request_slot_async(index, allocation_id, job_id, job_master_address,
                                                             self._session())
         except StromError as e:
+            self.task_manager_call_failed(resource_id, address, "RequestSlot", e)
+            if self._allocation(resource_id, index, allocation_id) is None:
+                raise TaskManagerLostError(f"TaskManager {resource_id} at {address} was lost while its slot "
+                                           f"{index} was being requested: {e}") from None
             raise type(e)(f"TaskManager {resource_id} at {address} could not provide slot {index}: {e}") from None
-        registration = self._registry.get(resource_id)
-        allocation = registration.allocations.get(index) if registration else None
-        if allocation is None or allocation.allocation_id != allocation_id:
+        allocation = self._allocation(resource_id, index, allocation_id)
+        if allocation is None:
             raise TaskManagerLostError(f"TaskManager {resource_id} at {address} was lost while its slot {index} "
                                        "was being requested")
         allocation.data_address = data_address
@@ -344,7 +389,16 @@ class ResourceManager:
         except (StromError, OSError) as e:
             log.warning("could not free slot %d of %s (allocation %s): %s", index, registration.describe(),
                         allocation_id, e)
+            self._drop_allocation(registration.resource_id, index, allocation_id)
+            self.task_manager_call_failed(registration.resource_id, registration.rpc_address, "FreeSlot", e)
+            return
         self._drop_allocation(registration.resource_id, index, allocation_id)
+
+    def _allocation(self, resource_id: str, index: int, allocation_id: str) -> SlotAllocation | None:
+        """The allocation ``allocation_id`` in slot ``index`` of the TaskManager, if it still exists."""
+        registration = self._registry.get(resource_id)
+        allocation = registration.allocations.get(index) if registration else None
+        return allocation if allocation is not None and allocation.allocation_id == allocation_id else None
 
     def _drop_allocation(self, resource_id: str, index: int, allocation_id: str) -> None:
         registration = self._registry.get(resource_id)
