@@ -74,3 +74,32 @@ def test_automatic_mode_is_batch_for_bounded_sources():
     env.set_runtime_mode(RuntimeExecutionMode.AUTOMATIC)
     env.from_sequence(1, 5).print()
     assert env.get_job_graph("j").config["execution.runtime-mode"] == "BATCH"
+
+
+def test_side_outputs_are_wired_per_tag_chained_and_over_exchanges():
+    import cloudpickle
+
+    from strom.client.api.time import WatermarkStrategy
+    from strom.taskmanager.runtime.output_tag import OutputTag
+
+    env = _env()
+    late = OutputTag("late")
+    main = (env.from_sequence(1, 10)
+            .assign_timestamps_and_watermarks(WatermarkStrategy.for_monotonous_timestamps()
+                                              .with_timestamp_assigner(lambda v, ts: v))
+            .map(lambda v: v))
+    main.get_side_output(late).map(str).print()                    # chained: same parallelism, forward
+    main.get_side_output(late).key_by(lambda v: v).reduce(max).print()   # over a hash exchange
+    main.print()
+    jg = env.get_job_graph("j")
+    head = cloudpickle.loads(jg.vertices[0].operators)
+    mapper = head.nodes[2]
+    assert mapper.side_successors.keys() == {"late"} and mapper.side_exits.keys() == {"late"}
+    assert len(mapper.successors) == 1                               # the main output's print
+    assert head.exits[mapper.side_exits["late"][0]].partitioner == "hash"
+
+
+def test_window_on_a_non_keyed_stream_is_refused_with_the_fix():
+    env = _env()
+    with pytest.raises(TypeError, match="key_by"):
+        env.from_sequence(1, 5).window(object())
