@@ -84,6 +84,8 @@ class JobGraphBuilder:
             raise JobGraphError(f"job '{self.job_name}' has no sink: add print(), sink_to() or write_as_text() "
                                 "before execute()")
         for node in graph.nodes.values():
+            if node.operator is not None:
+                node.operator.name = node.name   # .name("...") names the step in errors and logs
             if self.require_uids and node.stateful and not node.uid:
                 raise JobGraphError(f"stateful operator {_describe(node)} has no uid; set one with .uid('...') "
                                     "(pipeline.auto-generate-uids is false)")

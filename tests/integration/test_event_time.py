@@ -99,3 +99,10 @@ def test_side_output_reaches_its_consumer_with_timestamps(cluster, tmp_path, par
         sorted((-v, v * 10) for v in range(1, 200, 2))
     for rows in [*main.values(), *odd.values()]:
         assert rows[-1] == ("wm", MAX_WATERMARK)
+
+
+def test_a_timestamp_assigner_returning_a_non_number_fails_the_job_naming_the_step(cluster, tmp_path):
+    r = cluster.cli("run", "-m", cluster.rpc_address, "-p", "1", str(JOBS), "bad_timestamp", str(tmp_path))
+    assert r.returncode != 0
+    output = r.stdout + r.stderr
+    assert "TimestampAssignmentError" in output and "'bid time'" in output and "'12:00'" in output, output

@@ -84,6 +84,10 @@ def main(mode: str, out: str) -> None:
         split.get_side_output(ODD).map(lambda v: -v).key_by(lambda v: v % 5)._then(Probe(), "Probe odd") \
             .sink_to(FileSink.csv(out + "/odd"))
         probed = split.key_by(lambda v: v % 5)._then(Probe(), "Probe")
+    elif mode == "bad_timestamp":
+        stream = env.from_collection(["12:00", "12:01"]).assign_timestamps_and_watermarks(
+            strategy.with_timestamp_assigner(lambda v, ts: v)).name("bid time")
+        probed = stream.key_by(lambda v: v)._then(Probe(), "Probe")
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     probed.sink_to(FileSink.csv(out + "/main"))
