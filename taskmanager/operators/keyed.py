@@ -231,6 +231,8 @@ class AggregationOperator(Operator):
         keys = batch.keys
         if keys is None:
             raise RuntimeError(f"{self.name}: received a batch without keys; {self.kind} must follow key_by()")
+        if isinstance(self.field, str) and batch._arrow is not None:
+            self._resolve_column(batch.arrow)
         state = self.state
         get, replace, combine = self._get, self._replace, self._combine
         out: list[Any] | None = [] if self._emit_updates else None
@@ -248,6 +250,15 @@ class AggregationOperator(Operator):
                 out.append(cur)
         if out:
             self.output.emit(Batch.of_records(out))
+
+    def _resolve_column(self, arrow: pa.RecordBatch) -> None:
+        """A column name over Arrow rows: records are tuples in column order, so aggregate by position."""
+        names = arrow.schema.names
+        if (arrow.schema.metadata or {}).get(KIND) is None and len(names) > 1:
+            if self.field not in names:
+                raise KeyError(f"{self.name}: no column {self.field!r} to {self.kind}; the stream's columns are "
+                               f"{names}")
+            self._get, self._replace = _field_getter(names.index(self.field))
 
     def finish(self) -> None:
         if self._emit_updates:

@@ -57,3 +57,19 @@ def test_reduce_with_a_user_function():
     assert sorted(out) == [("a", "xz"), ("b", "y")]
     streaming = _run(ReduceOperator(lambda acc, r: (acc[0], acc[1] + r[1])), data, "STREAMING")
     assert Counter(streaming) == Counter([("a", "x"), ("b", "y"), ("a", "xz")])
+
+
+def test_streaming_aggregation_by_column_name_over_arrow_rows():
+    import pyarrow as pa
+
+    op = AggregationOperator("max", "price")
+    op.output = Collect()
+    op.open(OperatorContext("j", "j", "v", "op", 0, 1, 128, 0, {"execution.runtime-mode": "STREAMING"}))
+    rows = pa.RecordBatch.from_pydict({"auction": [1, 2, 1], "price": [10, 5, 30], "__key__": [1, 2, 1]})
+    op.process(Batch.of_arrow(rows))
+    assert op.output.records == [(1, 10), (2, 5), (1, 30)]
+    with pytest.raises(KeyError, match="no column 'price'"):
+        bad = AggregationOperator("max", "price")
+        bad.output = Collect()
+        bad.open(OperatorContext("j", "j", "v", "op", 0, 1, 128, 0, {}))
+        bad.process(Batch.of_arrow(pa.RecordBatch.from_pydict({"a": [1], "b": [2], "__key__": [1]})))
