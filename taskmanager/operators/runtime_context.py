@@ -31,6 +31,12 @@ class RuntimeContext:
         self._keyed = keyed_backend
         self._operator = operator_backend
 
+    def __getattr__(self, name: str) -> Any:
+        """The operator context's attributes too (``subtask_index``, ``parallelism``, ``attempt``...)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._ctx, name)
+
     # ---- where the function runs -------------------------------------------------
 
     def get_task_name(self) -> str:

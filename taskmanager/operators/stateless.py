@@ -17,7 +17,9 @@ def _call_open(fn: Any, ctx: OperatorContext) -> None:
     """PyFlink's rich functions (MapFunction etc. with open()) get a runtime context."""
     opener = getattr(fn, "open", None)
     if callable(opener) and not isinstance(fn, type):
-        opener(ctx)
+        from strom.taskmanager.operators.runtime_context import RuntimeContext
+
+        opener(RuntimeContext(ctx, f"{ctx.operator_name!r}"))
 
 
 class _UserFunctionOperator(Operator):

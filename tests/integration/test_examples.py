@@ -41,10 +41,27 @@ def expected_bids() -> list[tuple]:
     return sorted(rows)
 
 
+def expected_alerts() -> list[tuple]:
+    """Per account, a transaction under 1.00 followed (next) by one over 500.00 at most a minute later."""
+    flagged_until: dict[str, int] = {}
+    alerts = []
+    with open(EXAMPLES / "data" / "transactions.csv") as f:
+        next(f)
+        for line in f:
+            account, amount, ms = line.strip().split(",")
+            until = flagged_until.pop(account, None)
+            if until is not None and float(amount) > 500 and int(ms) <= until:
+                alerts.append((account, int(ms), float(amount)))
+            if float(amount) < 1:
+                flagged_until[account] = int(ms) + 60_000
+    return sorted(alerts)
+
+
 CHECKS = {
     "wordcount.py": lambda out: sorted(_rows(out)) == expected_wordcount(),
     "bids_filter.py": lambda out: sorted((int(a), int(b), round(float(p), 6), int(t)) for a, b, p, t in _rows(out))
     == expected_bids(),
+    "fraud_detection.py": lambda out: sorted((a, int(t), float(x)) for a, t, x in _rows(out)) == expected_alerts(),
 }
 
 
