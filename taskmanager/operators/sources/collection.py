@@ -83,7 +83,7 @@ class _GeneratorReader(SourceReader):
         self.step = parallelism
         self.count = count
         self.rate = None if rate is None else rate / parallelism
-        self.started = time.monotonic()
+        self.started = 0.0           # the rate clock starts at the first poll, not at deployment
         self.emitted = 0
 
     def poll(self) -> Batch | EndOfInput | None:
@@ -91,6 +91,8 @@ class _GeneratorReader(SourceReader):
             return END_OF_INPUT
         budget = _BATCH
         if self.rate is not None:
+            if not self.started:
+                self.started = time.monotonic()
             allowed = int((time.monotonic() - self.started) * self.rate) - self.emitted
             if allowed <= 0:
                 return None
