@@ -17,8 +17,9 @@ TaskManagers report task states through ``update_task_execution_state``
 (updates of stale attempts are ignored); the ResourceManager reports lost
 slots through ``notify_slots_lost``. A SubmitTask or CancelTask call that
 cannot connect to its TaskManager is reported to the ResourceManager, which
-then drops that TaskManager at once instead of after ``heartbeat.timeout``. Every wait has a deadline: cancelled
-tasks that never confirm are treated as gone after the cancel timeout.
+drops that TaskManager at once instead of after ``heartbeat.timeout``. Every
+wait has a deadline: cancelled tasks that never confirm are treated as gone
+after the cancel timeout.
 
 State owner: the JobManager's event loop; the driver and every callback run there.
 """

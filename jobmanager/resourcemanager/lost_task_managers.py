@@ -1,8 +1,8 @@
 """Which failed TaskManager calls mean the TaskManager is gone, and what a slot request does then. Pure.
 
-Connection loss. A call that fails with gRPC ``UNAVAILABLE`` never reached the TaskManager: the
-connection was refused or broke, because the process is dead or nothing listens at its address any
-more. The gateway retries such a call briefly, then raises ``ClusterUnreachableError``. That error
+Connection loss. A call that fails with gRPC ``UNAVAILABLE`` could not get through to the
+TaskManager: the connection was refused or broke, because the process is dead or nothing listens at
+its address any more. The gateway retries such a call briefly, then raises ``ClusterUnreachableError``. That error
 alone does not tell ``UNAVAILABLE`` apart from ``DEADLINE_EXCEEDED`` (a call that reached a slow but
 live TaskManager, and may have taken effect), so ``is_connection_loss`` looks for the gRPC status in
 the error's chain. After a connection loss, the ResourceManager drops the TaskManager at once, as
