@@ -22,6 +22,30 @@ _PUBLIC = {
     "JobClient": "strom.client.api.environment",
 }
 
+
+def _names(module: str, *names: str) -> None:
+    _PUBLIC.update(dict.fromkeys(names, module))
+
+
+# PyFlink spreads these over pyflink.common and pyflink.datastream(.window, .state, .functions);
+# the same names are importable from ``strom`` directly.
+_names("strom.client.api.time", "WatermarkStrategy", "Duration", "Time", "TimestampAssigner")
+_names("strom.client.api.state", "ValueStateDescriptor", "ListStateDescriptor", "MapStateDescriptor",
+       "ReducingStateDescriptor", "AggregatingStateDescriptor", "StateTtlConfig", "AggregateFunction")
+_names("strom.client.api.functions", "MapFunction", "FlatMapFunction", "FilterFunction", "ReduceFunction",
+       "KeySelector", "ProcessFunction", "KeyedProcessFunction", "RuntimeContext", "TimeDomain", "TimerService",
+       "OutputTag")
+_names("strom.client.api.co_functions", "CoMapFunction", "CoFlatMapFunction", "CoProcessFunction",
+       "KeyedCoProcessFunction", "BroadcastProcessFunction", "KeyedBroadcastProcessFunction", "ProcessJoinFunction")
+_names("strom.client.api.window_functions", "ProcessWindowFunction", "ProcessAllWindowFunction", "WindowFunction",
+       "AllWindowFunction", "JoinFunction", "CoGroupFunction")
+_names("strom.client.api.windowing", "TumblingEventTimeWindows", "TumblingProcessingTimeWindows",
+       "SlidingEventTimeWindows", "SlidingProcessingTimeWindows", "EventTimeSessionWindows",
+       "ProcessingTimeSessionWindows", "GlobalWindows", "TimeWindow", "GlobalWindow", "CountTrigger",
+       "EventTimeTrigger", "ProcessingTimeTrigger", "PurgingTrigger", "ContinuousEventTimeTrigger", "Trigger",
+       "TriggerResult", "CountEvictor", "TimeEvictor", "DeltaEvictor")
+_names("strom.client.api.connectors", "FileSink", "DataGeneratorSource")
+
 __all__ = ["__version__", *_PUBLIC]
 
 
