@@ -61,7 +61,7 @@ class ReduceOperator(Operator):
                 cur = r if cur is _MISSING else reduce(cur, r)
                 state[k] = cur
                 append(cur)
-            self.output.emit(Batch.of_records(out))
+            self.output.emit(Batch.of_records(out, batch.timestamps))   # each update keeps its input's time
         else:
             for k, r in zip(keys, batch.records, strict=True):
                 cur = get(k, _MISSING)
@@ -249,7 +249,7 @@ class AggregationOperator(Operator):
             if out is not None:
                 out.append(cur)
         if out:
-            self.output.emit(Batch.of_records(out))
+            self.output.emit(Batch.of_records(out, batch.timestamps))
 
     def _resolve_column(self, arrow: pa.RecordBatch) -> None:
         """A column name over Arrow rows: records are tuples in column order, so aggregate by position."""

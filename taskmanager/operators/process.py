@@ -106,7 +106,7 @@ class ProcessTimerService:
 
     def _unsupported(self, method: str) -> ProcessFunctionError:
         return ProcessFunctionError(
-            f"{self._op._step}: {method}: Setting timers is only supported on a keyed streams. Timers belong "
+            f"{self._op._step}: {method}: Setting timers is only supported on keyed streams. Timers belong "
             f"to a key: call key_by(...) before process(), and use a KeyedProcessFunction")
 
     def register_processing_time_timer(self, timestamp: int) -> None:

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from strom.taskmanager.operators.base import Operator, OperatorContext
 from strom.taskmanager.runtime.batch import Batch
+from strom.taskmanager.runtime.records import TS_COLUMN
 
 
 def _call_open(fn: Any, ctx: OperatorContext) -> None:
@@ -129,7 +130,9 @@ class MapBatchesOperator(Operator):
         if result is None:
             return
         ts = batch.timestamps
-        keep_ts = ts is not None and result.num_rows == arrow.num_rows
+        # the function's own __ts__ column wins; else same rows keep the input's timestamps
+        keep_ts = (ts is not None and result.num_rows == arrow.num_rows
+                   and result.schema.get_field_index(TS_COLUMN) < 0)
         if isinstance(result, pa.Table):
             offset = 0
             for b in result.to_batches():

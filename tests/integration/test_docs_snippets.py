@@ -1,7 +1,8 @@
-"""Every ```python block of docs/datastream.md is a complete job: run it with `strom run`
-on the embedded local cluster and compare what it prints with the doc.
+"""Every ```python block of the user guides (docs/datastream.md, docs/event-time.md) is a
+complete job: run it with `strom run` on the embedded local cluster and compare what it
+prints with the doc.
 
-Conventions of the doc (docs/datastream.md):
+Conventions of the guides:
 
 - A ```python block is a job script. If its first line is a comment naming a file
   (``# oops.py``), the script is saved under that name, else as ``job.py``.
@@ -36,6 +37,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DATASTREAM = DOCS / "datastream.md"
+EVENT_TIME = DOCS / "event-time.md"
+GUIDES = [DATASTREAM, EVENT_TIME]
 OPERATIONS = DOCS / "operations.md"
 
 _FENCE = re.compile(r"^```(\S*)(.*)$")
@@ -56,6 +59,7 @@ class Output:
 class Snippet:
     code: str
     line_no: int
+    doc: str = "datastream.md"
     outputs: list[Output] = field(default_factory=list)
 
     @property
@@ -72,7 +76,7 @@ class Snippet:
 
     @property
     def test_id(self) -> str:
-        return f"line{self.line_no}"
+        return f"{self.doc.removesuffix('.md')}:{self.line_no}"
 
 
 def fenced_blocks(text: str) -> list[tuple[str, list[str], str, int]]:
@@ -117,7 +121,7 @@ def snippets(path: Path = DATASTREAM) -> list[Snippet]:
     current: Snippet | None = None
     for lang, tokens, content, line_no in fenced_blocks(path.read_text(encoding="utf-8")):
         if lang == "python":
-            current = Snippet(content, line_no)
+            current = Snippet(content, line_no, path.name)
             found.append(current)
         elif lang == "text":
             assert current is not None, f"{path.name}:{line_no}: output block without a python block before it"
@@ -179,19 +183,21 @@ def run_snippet(snippet: Snippet, workdir: Path) -> subprocess.CompletedProcess[
         shutil.rmtree(short_tmp, ignore_errors=True)
 
 
-SNIPPETS = snippets()
+SNIPPETS = [s for guide in GUIDES if guide.exists() for s in snippets(guide)]
 
 
-def test_the_doc_has_runnable_examples():
-    assert len(SNIPPETS) >= 20
-    for snippet in SNIPPETS:
-        compile(snippet.code, f"{DATASTREAM.name}:{snippet.line_no}", "exec")
+@pytest.mark.parametrize("guide", GUIDES, ids=[g.name for g in GUIDES])
+def test_the_guide_has_runnable_examples(guide: Path):
+    found = snippets(guide)
+    assert len(found) >= 10
+    for snippet in found:
+        compile(snippet.code, f"{guide.name}:{snippet.line_no}", "exec")
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.test_id for s in SNIPPETS])
 def test_snippet_runs_and_prints_what_the_doc_shows(snippet: Snippet, tmp_path: Path):
     result = run_snippet(snippet, tmp_path)
-    where = f"snippet at {DATASTREAM.name}:{snippet.line_no}"
+    where = f"snippet at {snippet.doc}:{snippet.line_no}"
     assert result.returncode == snippet.exit_code, (
         f"{where} exited with {result.returncode}, the doc expects {snippet.exit_code}\n"
         f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")

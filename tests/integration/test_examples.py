@@ -57,11 +57,40 @@ def expected_alerts() -> list[tuple]:
     return sorted(alerts)
 
 
+def expected_highest_bids() -> list[tuple]:
+    """Nexmark q7: per 10 s window of event time, every bid with the window's highest price."""
+    windows: dict[int, list[tuple[int, int, int, int]]] = {}
+    with open(EXAMPLES / "data" / "bids.csv") as f:
+        next(f)
+        for line in f:
+            a, b, p, t = map(int, line.strip().split(","))
+            windows.setdefault(t - t % 10_000, []).append((a, b, p, t))
+    return sorted((start, start + 10_000, *bid) for start, bids in windows.items()
+                  for bid in bids if bid[2] == max(b[2] for b in bids))
+
+
+def expected_windowed_join() -> list[tuple]:
+    """Each bid with every listing of its auction in the same 10 s window [k * 10 s, (k + 1) * 10 s)."""
+    def read(name: str) -> list[list[str]]:
+        with open(EXAMPLES / "data" / name) as f:
+            return [line.strip().split(",") for line in f.readlines()[1:]]
+
+    listings: dict[tuple[int, int], list[list[str]]] = {}
+    for auction, seller, category, ms in read("auctions.csv"):
+        listings.setdefault((int(auction), int(ms) // 10_000), []).append([seller, category])
+    return sorted((int(a), int(b), int(p), int(seller), category)
+                  for a, b, p, ms in read("bids.csv")
+                  for seller, category in listings.get((int(a), int(ms) // 10_000), []))
+
+
 CHECKS = {
     "wordcount.py": lambda out: sorted(_rows(out)) == expected_wordcount(),
     "bids_filter.py": lambda out: sorted((int(a), int(b), round(float(p), 6), int(t)) for a, b, p, t in _rows(out))
     == expected_bids(),
     "fraud_detection.py": lambda out: sorted((a, int(t), float(x)) for a, t, x in _rows(out)) == expected_alerts(),
+    "nexmark_q7.py": lambda out: sorted(tuple(map(int, row)) for row in _rows(out)) == expected_highest_bids(),
+    "windowed_join.py": lambda out: sorted((int(a), int(b), int(p), int(s), c) for a, b, p, s, c in _rows(out))
+    == expected_windowed_join(),
 }
 
 

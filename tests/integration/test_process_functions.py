@@ -165,5 +165,5 @@ def test_timers_on_a_non_keyed_stream_fail_the_job_with_a_clear_message(cluster,
     r = cluster.cli("run", "-m", cluster.rpc_address, "-p", "1", str(script))
     assert r.returncode != 0
     output = r.stdout + r.stderr
-    assert "Setting timers is only supported on a keyed streams" in output
+    assert "Setting timers is only supported on keyed streams" in output
     assert "Later" in output and "key_by" in output

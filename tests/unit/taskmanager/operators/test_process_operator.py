@@ -365,7 +365,7 @@ def test_timers_on_a_non_keyed_stream_fail_with_flinks_message_and_the_step():
             yield value
 
     op, _, _ = start(ProcessOperator(Timed()))
-    with pytest.raises(ProcessFunctionError, match=r"Process \(.*Timed\).*Setting timers is only supported on a "
+    with pytest.raises(ProcessFunctionError, match=r"Process \(.*Timed\).*Setting timers is only supported on "
                                                     r"keyed streams.*key_by"):
         op.process(Batch.of_records([1]))
 

@@ -212,3 +212,19 @@ def test_assigner_goes_idle_without_records_and_active_again_with_them():
     clock.advance(100)
     pts.run_due()
     assert out.items[-1] == ("wm", 9) and ("idle", False) in out.items
+
+
+def test_map_batches_result_with_its_own_timestamp_column_sets_them():
+    op = MapBatchesOperator(lambda b: with_timestamps(b, np.array([70, 80])))
+    out = wired(op)
+    op.process(Batch.of_records([1, 2], np.array([1, 2])))
+    assert out.items == [("rec", 1, 70), ("rec", 2, 80)]
+
+
+def test_running_aggregates_keep_the_timestamp_of_the_record_that_updated_them():
+    from strom.taskmanager.operators.keyed import AggregationOperator, ReduceOperator
+
+    for op in (ReduceOperator(lambda a, b: (a[0], a[1] + b[1])), AggregationOperator("sum", 1)):
+        out = wired(op)
+        op.process(Batch(records=[("a", 1), ("a", 2)], keys=["a", "a"], timestamps=np.array([5, 9])))
+        assert out.items == [("rec", ("a", 1), 5), ("rec", ("a", 3), 9)]
