@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from strom.taskmanager.operators.base import Operator, OperatorContext
 from strom.taskmanager.runtime.batch import Batch
-from strom.taskmanager.runtime.records import TS_COLUMN
+from strom.taskmanager.runtime.records import TS_COLUMN, with_timestamps
 
 
 def _call_open(fn: Any, ctx: OperatorContext) -> None:
@@ -63,15 +63,10 @@ class FlatMapOperator(_UserFunctionOperator):
         if ts is not None:
             self._process_timestamped(batch.records, ts)
             return
-        try:
-            out = list(chain.from_iterable(map(call, batch.records)))
-        except TypeError:
-            # a function returning None for some records (emits nothing for them)
-            out = []
-            for r in batch.records:
-                produced = call(r)
-                if produced is not None:
-                    out.extend(produced)
+        results = list(map(call, batch.records))       # one call per record, whatever it returns
+        if any(p is None for p in results):            # None: nothing for that record
+            results = [p for p in results if p is not None]
+        out = list(chain.from_iterable(results))
         if out:
             self.output.emit(Batch.of_records(out))
 
@@ -116,8 +111,11 @@ class FilterOperator(_UserFunctionOperator):
 class MapBatchesOperator(Operator):
     """The Arrow fast path: a function from RecordBatch to RecordBatch (or Table).
 
-    Event time: a result with a ``__ts__`` column (int64 ms) sets the timestamps; a result
-    with as many rows as the input keeps the input's; otherwise records have none."""
+    Event time: when the stream has timestamps, the function's batch carries them as the
+    int64 column ``__ts__``, so filters, sorts and takes keep each row's event time with
+    it, and the result's ``__ts__`` sets the output's timestamps. A result without that
+    column keeps the input's timestamps by position when it has as many rows (a function
+    that builds new columns row for row); otherwise its records have none."""
 
     def __init__(self, fn: Callable[[pa.RecordBatch], pa.RecordBatch | pa.Table | None],
                  name: str = "Map Batches") -> None:
@@ -126,11 +124,10 @@ class MapBatchesOperator(Operator):
 
     def process(self, batch: Batch, input_index: int = 0) -> None:
         arrow = batch.arrow
-        result = self.fn(arrow)
+        ts = batch.timestamps
+        result = self.fn(arrow if ts is None else with_timestamps(arrow, ts))
         if result is None:
             return
-        ts = batch.timestamps
-        # the function's own __ts__ column wins; else same rows keep the input's timestamps
         keep_ts = (ts is not None and result.num_rows == arrow.num_rows
                    and result.schema.get_field_index(TS_COLUMN) < 0)
         if isinstance(result, pa.Table):

@@ -154,7 +154,12 @@ def arrow_timestamps(batch: pa.RecordBatch) -> np.ndarray | None:
     i = batch.schema.get_field_index(TS_COLUMN)
     if i < 0:
         return None
-    return batch.column(i).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    column = batch.column(i)
+    if pa.types.is_int64(column.type) and not column.null_count:
+        return column.to_numpy(zero_copy_only=False)
+    from strom.taskmanager.time.timestamps import to_millis_array  # a user's map_batches set it: check it
+
+    return to_millis_array(column, f"the {TS_COLUMN} column")
 
 
 def with_timestamps(batch: pa.RecordBatch, timestamps: np.ndarray) -> pa.RecordBatch:

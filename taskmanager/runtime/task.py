@@ -94,6 +94,7 @@ class Task:
         self._partitions: list[Any] = []
         self._writers: list[Any] = []
         self._gate: Any = None
+        self._head: Operator | None = None
         self._pts = ProcessingTimeService()
 
     # ---- control (any thread) ----------------------------------------------
@@ -134,7 +135,10 @@ class Task:
             else:
                 self._run_inputs()
             self._check_cancelled()
+            head = self._head if reader is None else None
             for op in self._operators:
+                if op is not head:          # chained operators learn that their one input ended (Flink)
+                    op.end_input(0)
                 op.finish()
                 self._check_cancelled()
             for w in self._writers:

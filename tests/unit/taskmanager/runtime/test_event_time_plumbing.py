@@ -120,10 +120,15 @@ def test_map_batches_keeps_timestamps_when_rows_match_or_the_function_sets_them(
     same.process(batch)
     assert [i[2] for i in out.items] == [1, 2, 3]
 
-    fewer = MapBatchesOperator(lambda b: b.slice(0, 1))
+    fewer = MapBatchesOperator(lambda b: b.slice(0, 1))               # __ts__ comes along
     out = wired(fewer)
     fewer.process(batch)
-    assert out.items == [("rec", 10, None)]
+    assert out.items == [("rec", 10, 1)]
+
+    fresh = MapBatchesOperator(lambda b: pa.RecordBatch.from_pydict({"f0": [99]}))
+    out = wired(fresh)
+    fresh.process(batch)
+    assert out.items == [("rec", 99, None)]
 
     explicit = MapBatchesOperator(lambda b: with_timestamps(b.slice(1), np.array([7, 8])))
     out = wired(explicit)
@@ -228,3 +233,32 @@ def test_running_aggregates_keep_the_timestamp_of_the_record_that_updated_them()
         out = wired(op)
         op.process(Batch(records=[("a", 1), ("a", 2)], keys=["a", "a"], timestamps=np.array([5, 9])))
         assert out.items == [("rec", ("a", 1), 5), ("rec", ("a", 3), 9)]
+
+
+def test_map_batches_sees_timestamps_so_sorting_and_filtering_keep_them_with_their_rows():
+    import pyarrow.compute as pc
+
+    batch = Batch.of_records([("c", 3), ("a", 1), ("b", 2)], np.array([300, 100, 200]))
+    op = MapBatchesOperator(lambda b: b.sort_by("f1").filter(pc.not_equal(b.sort_by("f1")["f0"], "b")))
+    out = wired(op)
+    op.process(batch)
+    assert out.items == [("rec", ("a", 1), 100), ("rec", ("c", 3), 300)]
+
+
+def test_flat_map_calls_the_function_once_per_record_even_when_it_returns_none():
+    calls = []
+
+    def fn(v):
+        calls.append(v)
+        return None if v == 2 else [v, v]
+
+    op = FlatMapOperator(fn)
+    out = wired(op)
+    op.process(Batch.of_records([1, 2, 3]))
+    assert calls == [1, 2, 3]
+    assert [i[1] for i in out.items] == [1, 1, 3, 3]
+
+
+def test_a_user_timestamp_column_in_microseconds_is_read_as_milliseconds():
+    arrow = pa.RecordBatch.from_pydict({"v": [1], TS_COLUMN: pa.array([1_000_000], pa.timestamp("us"))})
+    assert Batch.of_arrow(arrow).timestamps.tolist() == [1_000]
