@@ -35,8 +35,10 @@ window without values (SQL's rules); ``count`` counts rows.
 A batch the vectorized path cannot take (a pickled key or value column, a
 non-numeric value column, types that change between batches) moves the
 operator to a per-record accumulator path for good, carrying its partial
-state over; both paths give the same rows (integer sums exactly; float sums
-may differ in the last bits, their addition order differs).
+state over; both paths give the same rows (integer sums exactly while they
+fit in int64 — beyond that the vectorized sum wraps around like a Java
+``long`` in Flink, the per-record one does not; float sums may differ in the
+last bits, their addition order differs).
 
 State: ``_buckets`` maps a window start to Arrow partial tables that carry the
 key in ``__key__``, so a snapshot can split them by key group
