@@ -86,7 +86,16 @@ class StreamExecutionEnvironment:
         self._parallelism: int | None = None
         self._max_parallelism: int | None = None
         self._mode = RuntimeExecutionMode.STREAMING
-        self._job_config: dict[str, str] = {}
+        # ``strom run -D key=value`` reaches the job's configuration (as in Flink); the job's own
+        # settings (set_buffer_timeout, configure, ...) override it
+        self._job_config: dict[str, str] = dict(self._target.job_config)
+        mode = self._job_config.get("execution.runtime-mode")
+        if mode is not None:
+            try:
+                self._mode = RuntimeExecutionMode[mode.strip().upper()]
+            except KeyError:
+                raise ValueError(f"execution.runtime-mode must be STREAMING, BATCH or AUTOMATIC, "
+                                 f"got {mode!r}") from None
 
     @staticmethod
     def get_execution_environment(configuration: Any = None) -> StreamExecutionEnvironment:

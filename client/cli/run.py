@@ -25,6 +25,7 @@ from strom.client.cli.options import config_options, jobmanager_option, load_con
 from strom.client.cli.script import format_script_failure, run_script
 from strom.client.execution.context import JobListener, set_current_target, target_from_config
 from strom.client.execution.job_client import JobExecutionResult
+from strom.common.config import parse_dynamic_properties
 from strom.common.errors import ClusterUnreachableError, JobExecutionError
 
 
@@ -76,7 +77,7 @@ def run_command(jobmanager: str | None, parallelism: int | None, detached: bool,
     setup_client_logging(verbose)
     config = load_config(config_path, dynamic)
     target = target_from_config(config, jobmanager, detached=detached, parallelism=parallelism,
-                                savepoint_path=savepoint)
+                                savepoint_path=savepoint, job_config=parse_dynamic_properties(dynamic))
     listener = CliJobListener()
     target.listeners.append(listener)
     previous = set_current_target(target)

@@ -78,6 +78,7 @@ class ExecutionTarget:
     config: Configuration
     savepoint_path: str | None = None
     listeners: list[JobListener] = field(default_factory=list)
+    job_config: dict[str, str] = field(default_factory=dict)   # ``strom run -D``: shipped with every job
 
     def __post_init__(self) -> None:
         if self.jobmanager_address is not None:
@@ -125,7 +126,8 @@ def configured_address(config: Configuration) -> str:
 
 def target_from_config(config: Configuration, jobmanager_address: str | None = None, *,
                        detached: bool = False, parallelism: int | None = None,
-                       savepoint_path: str | None = None) -> ExecutionTarget:
+                       savepoint_path: str | None = None, job_config: dict[str, str] | None = None
+                       ) -> ExecutionTarget:
     """The target a config (plus explicit flags) names.
 
     An explicit address wins; else ``execution.target: remote`` uses the
@@ -139,7 +141,8 @@ def target_from_config(config: Configuration, jobmanager_address: str | None = N
             raise ConfigurationError(f"execution.target must be 'local' or 'remote', got {kind!r}")
     if savepoint_path is None:
         savepoint_path = config.get(SAVEPOINT_PATH)
-    return ExecutionTarget(jobmanager_address, detached, parallelism, config, savepoint_path)
+    return ExecutionTarget(jobmanager_address, detached, parallelism, config, savepoint_path,
+                           job_config=dict(job_config or {}))
 
 
 _current: ExecutionTarget | None = None

@@ -372,3 +372,26 @@ def test_run_against_cluster_from_config(cluster, tmp_path):
     job_id = [line for line in r.stdout.splitlines() if line.startswith("RESULT ")][0].split()[1]
     listing = cluster.cli("list", "-m", cluster.rpc_address).stdout
     assert any(row.startswith(job_id) and "FINISHED" in row for row in listing.splitlines())
+
+
+def test_run_dynamic_properties_reach_the_jobs_configuration(cluster, env, tmp_path):
+    script(tmp_path, "settings.py", """\
+        from strom import MapFunction, StreamExecutionEnvironment
+
+        class Show(MapFunction):
+            def open(self, runtime_context):
+                self.setting = runtime_context.get_job_parameter("my.setting", "unset")
+                self.mode = runtime_context.get_job_parameter("execution.runtime-mode")
+
+            def map(self, value):
+                return f"{value} {self.setting} {self.mode}"
+
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.from_collection([1]).map(Show()).write_as_text("out")
+        env.execute("settings")
+    """)
+    r = run_cli(["run", "-m", cluster.rpc_address, "-D", "my.setting=hello", "-D", "execution.runtime-mode=batch",
+                 "settings.py"], env=env, timeout_s=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [line for part in sorted((tmp_path / "out").glob("part-*")) for line in part.read_text().splitlines()]
+    assert lines == ["1 hello BATCH"]
