@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 StateCallback = Callable[[str, str, str], None]
 
 _gc_tuned = False
+_UNPICKLE_LOCK = threading.Lock()
 
 
 def _tune_gc_once() -> None:
@@ -127,7 +128,8 @@ class Task:
         error = name = ""
         try:
             self.on_state("INITIALIZING", "", "")
-            spec: ChainSpec = cloudpickle.loads(self.tdd.operators)
+            with _UNPICKLE_LOCK:   # unpickling imports modules; two tasks importing at once can deadlock
+                spec: ChainSpec = cloudpickle.loads(self.tdd.operators)
             reader = self._build(spec)
             self.on_state("RUNNING", "", "")
             if reader is not None:

@@ -42,6 +42,12 @@ _PRELOAD_ENV = "STROM_FORKSERVER_PRELOAD"
 # Imported once by the fork server; every forked worker finds them loaded.
 PRELOAD_MODULES = [
     "numpy", "pyarrow", "pyarrow.flight", "grpc", "cloudpickle", "strom.taskmanager.worker.process",
+    # the operators jobs ship: imported once here, never concurrently by two tasks' unpickling
+    "strom.taskmanager.state", "strom.taskmanager.time", "strom.taskmanager.windowing",
+    "strom.taskmanager.operators.window", "strom.taskmanager.operators.window_vectorized",
+    "strom.taskmanager.operators.process", "strom.taskmanager.operators.co_process",
+    "strom.taskmanager.operators.broadcast", "strom.taskmanager.operators.interval_join",
+    "strom.taskmanager.operators.timestamps", "strom.taskmanager.operators.keyed",
 ]
 WORKER_READY_TIMEOUT_S = 60.0
 WORKER_STOP_TIMEOUT_S = 5.0
