@@ -1,6 +1,8 @@
 """The window operator: windows on keyed streams, window_all, and (through them) window joins.
 
     operator.py     WindowOperator: assign, merge (sessions), trigger, evict, fire, clean up
+    aligned.py      its fast path for tumbling/sliding windows with the default trigger
+    sessions.py     its fast path for session windows with the default trigger
     functions.py    internal window functions: fired contents -> output records
     context.py      the ProcessWindowFunction context and its per-window / global state stores
     fields.py       sum/min/max of one field, as a reduce function

@@ -26,6 +26,7 @@ outputs (None for none); ``(OutputTag, value)`` pairs among them are side output
 
 from __future__ import annotations
 
+import dis
 from collections.abc import Iterable
 from functools import reduce as fold
 from typing import Any
@@ -46,6 +47,21 @@ def close_function(fn: Any) -> None:
         closer()
 
 
+def is_noop(fn: Any) -> bool:
+    """Whether a Python function or method does nothing (a docstring or ``pass``: e.g. the base
+    class's ``clear``), so that calling it can be skipped."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:
+        return False
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("RESUME", "NOP", "RETURN_VALUE"):
+            continue
+        if ins.opname in ("LOAD_CONST", "RETURN_CONST") and ins.argval is None:
+            continue
+        return False
+    return True
+
+
 def method_or_callable(fn: Any, method: str) -> Any:
     """``fn.method`` when the object has it, else ``fn`` itself (a plain function)."""
     bound = getattr(fn, method, None)
@@ -63,6 +79,10 @@ class InternalWindowFunction:
 
     def clear(self, window: Any, context: Any) -> None:
         """The window's state is dropped (after its last firing): per-window user state goes too."""
+
+    def has_user_clear(self) -> bool:
+        """Whether ``clear`` runs code that may observe the key or the order of clears (after ``open``)."""
+        return type(self).clear is not InternalWindowFunction.clear
 
     def close(self) -> None:
         pass
@@ -107,16 +127,20 @@ class ProcessWindow(_UserFunction):
         super().open(runtime_context)
         self._process = method_or_callable(self.fn, "process")
         clear = getattr(self.fn, "clear", None)
-        self._clear = clear if callable(clear) else None
+        self._clear = clear if callable(clear) and not is_noop(clear) else None
 
     def process(self, key: Any, window: Any, context: Any, contents: Any) -> Iterable[Any] | None:
+        elements = [contents] if self.single_value else contents
         if self.keyed:
-            return self._process(key, context, self._elements(contents))  # type: ignore[no-any-return]
-        return self._process(context, self._elements(contents))  # type: ignore[no-any-return]
+            return self._process(key, context, elements)  # type: ignore[no-any-return]
+        return self._process(context, elements)  # type: ignore[no-any-return]
 
     def clear(self, window: Any, context: Any) -> None:
         if self._clear is not None:
             self._clear(context)
+
+    def has_user_clear(self) -> bool:
+        return self._clear is not None
 
 
 class ApplyWindow(_UserFunction):
@@ -173,6 +197,9 @@ class ReduceApply(InternalWindowFunction):
     def clear(self, window: Any, context: Any) -> None:
         self.inner.clear(window, context)
 
+    def has_user_clear(self) -> bool:
+        return self.inner.has_user_clear()
+
     def close(self) -> None:
         close_function(self.reduce_function)
         self.inner.close()
@@ -199,6 +226,9 @@ class AggregateApply(InternalWindowFunction):
 
     def clear(self, window: Any, context: Any) -> None:
         self.inner.clear(window, context)
+
+    def has_user_clear(self) -> bool:
+        return self.inner.has_user_clear()
 
     def close(self) -> None:
         close_function(self.aggregate_function)

@@ -28,6 +28,12 @@ element's timestamp and evicts before and/or after the function runs).
 Window results carry the timestamp ``window.max_timestamp()``; the results of
 one input batch, one watermark or one processing-time firing go out as one
 batch. Owned by the subtask's task thread, like all operators.
+
+Windows with their assigner's default trigger and no evictor take a fast path
+with the same results in the same order: tumbling and sliding windows
+``aligned.py`` (per batch, no per-element trigger calls or timers), session
+windows ``sessions.py`` (the steps above inline, same state and timers).
+``fast_path=False`` keeps every window on the generic path described above.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ import numpy as np
 
 from strom.taskmanager.operators.base import Operator, OperatorContext
 from strom.taskmanager.operators.runtime_context import RuntimeContext
+from strom.taskmanager.operators.window.aligned import AlignedFastPath
+from strom.taskmanager.operators.window.aligned import applies as aligned_applies
 from strom.taskmanager.operators.window.context import WindowProcessContext
 from strom.taskmanager.operators.window.functions import (
     AggregateApply,
@@ -46,6 +54,8 @@ from strom.taskmanager.operators.window.functions import (
     close_function,
     open_function,
 )
+from strom.taskmanager.operators.window.sessions import SessionFastPath
+from strom.taskmanager.operators.window.sessions import applies as sessions_apply
 from strom.taskmanager.runtime.batch import Batch
 from strom.taskmanager.runtime.output_tag import OutputTag
 from strom.taskmanager.state.descriptor import VOID_NAMESPACE, RuntimeStateDescriptor, StateKind
@@ -129,12 +139,14 @@ class WindowOperator(Operator):
 
     ``function`` turns fired contents into records (``strom.taskmanager.operators.window.functions``).
     At most one of ``reduce_function`` and ``aggregate_function`` pre-aggregates the contents.
+    ``fast_path=False`` runs aligned windows through the generic path too (the reference the fast
+    path is tested against).
     """
 
     def __init__(self, assigner: WindowAssigner, trigger: Trigger, function: InternalWindowFunction, *,
                  reduce_function: Any = None, aggregate_function: Any = None, evictor: Evictor | None = None,
                  allowed_lateness: int = 0, late_tag: str | None = None, keyed: bool = True,
-                 name: str = "Window") -> None:
+                 name: str = "Window", fast_path: bool = True) -> None:
         if reduce_function is not None and aggregate_function is not None:
             raise ValueError(f"{name}: a window pre-aggregates with a reduce function or an aggregate "
                              f"function, not both")
@@ -151,6 +163,7 @@ class WindowOperator(Operator):
         self.late_tag = late_tag
         self.keyed = keyed
         self.name = name
+        self.fast_path = fast_path
         self.num_late_records_dropped = 0
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -185,6 +198,10 @@ class WindowOperator(Operator):
             open_function(self.reduce_function, runtime_context)
             open_function(self.aggregate_function, runtime_context)
         self._fn.open(runtime_context)
+        self._aligned = (AlignedFastPath(self) if self.fast_path
+                         and aligned_applies(self.assigner, self.trigger, self.evictor, backend) else None)
+        self._sessions = (SessionFastPath(self) if self.fast_path
+                          and sessions_apply(self.assigner, self.trigger, self.evictor) else None)
 
     def _contents_descriptor(self) -> RuntimeStateDescriptor:
         if self.evictor is not None:
@@ -234,6 +251,14 @@ class WindowOperator(Operator):
                 f"{self.name}: the event-time window assigner {self.assigner!r} got records without event "
                 f"timestamps; call assign_timestamps_and_watermarks(WatermarkStrategy...) on the stream "
                 f"before key_by()/window(), or use a processing-time window")
+        if self._aligned is not None:
+            self._aligned.process(keys, records, ts)
+            self._flush()
+            return
+        if self._sessions is not None:
+            self._sessions.process(keys, records, ts)
+            self._flush()
+            return
         stamps: list[int] = [NO_TIMESTAMP] * len(records) if ts is None else ts.tolist()
         set_key = self._backend.set_current_key
         tctx = self._tctx
@@ -325,15 +350,9 @@ class WindowOperator(Operator):
     def _merge(self, merge_result: Any, merged_windows: Any, state_window_result: Any,
                merged_state_windows: Any) -> None:
         tctx = self._tctx
-        if self._event_time:
-            if self.lateness.cleanup_time(merge_result) <= self._timers.current_watermark:
-                raise WindowMergeError(
-                    f"{self.name}: merging produced {merge_result!r}, whose end is behind the watermark "
-                    f"{self._timers.current_watermark}; the end of an event-time window cannot move before "
-                    f"the watermark by merging")
-        elif merge_result.max_timestamp() <= tctx.get_current_processing_time():
-            raise WindowMergeError(f"{self.name}: merging produced {merge_result!r}, which ends before the "
-                                   f"current processing time")
+        error = self._merge_error(merge_result)
+        if error is not None:
+            raise error
         tctx.window, tctx.merged_windows = merge_result, merged_windows
         self.trigger.on_merge(merge_result, tctx)
         tctx.merged_windows = ()
@@ -341,7 +360,21 @@ class WindowOperator(Operator):
             tctx.window = window
             self.trigger.clear(window, tctx)
             self._delete_cleanup_timer(window)
-        self._backend.merge_namespaces(state_window_result, merged_state_windows, self._descriptor)
+        if merged_state_windows:
+            self._backend.merge_namespaces(state_window_result, merged_state_windows, self._descriptor)
+
+    def _merge_error(self, merge_result: Any) -> WindowMergeError | None:
+        """Flink refuses a merge whose result is already late (event time) or over (processing time)."""
+        if self._event_time:
+            if self.lateness.cleanup_time(merge_result) <= self._timers.current_watermark:
+                return WindowMergeError(
+                    f"{self.name}: merging produced {merge_result!r}, whose end is behind the watermark "
+                    f"{self._timers.current_watermark}; the end of an event-time window cannot move before "
+                    f"the watermark by merging")
+        elif merge_result.max_timestamp() <= self._tctx.get_current_processing_time():
+            return WindowMergeError(f"{self.name}: merging produced {merge_result!r}, which ends before the "
+                                    f"current processing time")
+        return None
 
     # ---- timers ----------------------------------------------------------------------
 
@@ -349,6 +382,8 @@ class WindowOperator(Operator):
         on_timer = self._on_timer
         for timer in self._timers.advance_watermark(watermark):
             on_timer(timer, True)
+        if self._aligned is not None:
+            self._aligned.advance_watermark(self._timers.current_watermark)
         self._flush()
         self.emit_watermark(watermark)
 
