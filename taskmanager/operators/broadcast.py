@@ -25,7 +25,7 @@ from typing import Any
 
 from strom.taskmanager.operators.base import OperatorContext
 from strom.taskmanager.operators.co_process import UserFunctionOperator, UserTimerService, keys_of, stamps_of
-from strom.taskmanager.operators.process import ProcessFunctionError, TimeDomain
+from strom.taskmanager.operators.process import TimeDomain
 from strom.taskmanager.runtime.batch import Batch
 from strom.taskmanager.runtime.output_tag import OutputTag
 from strom.taskmanager.state import VOID_NAMESPACE, StateAccessError, StateKind, StateSpec
@@ -228,10 +228,6 @@ class KeyedBroadcastProcessOperator(BroadcastProcessOperator):
                  name: str = "Co-Process-Broadcast-Keyed") -> None:
         super().__init__(fn, descriptors, name)
 
-    def open(self, ctx: OperatorContext) -> None:
-        super().open(ctx)
-        self._timer_call = getattr(self.fn, "on_timer", None)
-
     def _process_elements(self, batch: Batch) -> None:
         assert self.backend is not None
         call, context, collect = self._element, self._read_only_context, self.out.collect
@@ -262,17 +258,4 @@ class KeyedBroadcastProcessOperator(BroadcastProcessOperator):
         self.backend.apply_to_all_keys(VOID_NAMESPACE, descriptor, function)
 
     def on_timer(self, timer: InternalTimer, domain: TimeDomain) -> None:
-        call = self._timer_call
-        if not callable(call):
-            raise ProcessFunctionError(f"{self.step}: a timer fired but {type(self.fn).__name__} has no "
-                            f"on_timer(timestamp, ctx) method")
-        assert self.backend is not None
-        self.backend.set_current_key(timer.key)
-        context = self._read_only_context
-        context._timestamp = timer.timestamp
-        context._domain = domain
-        try:
-            self.out.collect(call(timer.timestamp, context),
-                             timer.timestamp if domain is TimeDomain.EVENT_TIME else None, "on_timer")
-        finally:
-            context._domain = None
+        self.call_user_on_timer(timer, domain, self._read_only_context)

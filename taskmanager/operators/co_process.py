@@ -198,6 +198,23 @@ class UserFunctionOperator(Operator):
     def on_timer(self, timer: InternalTimer, domain: TimeDomain) -> None:
         """A timer of this keyed operator fired (event-time timers in watermark order)."""
 
+    def call_user_on_timer(self, timer: InternalTimer, domain: TimeDomain, context: Any) -> None:
+        """The user's ``on_timer(timestamp, ctx)`` under the timer's key; event-time outputs carry
+        the timer's time, processing-time outputs none (Flink)."""
+        call = getattr(self.fn, "on_timer", None)
+        if not callable(call):
+            raise ProcessFunctionError(f"{self.step}: a timer fired but {type(self.fn).__name__} has no "
+                                       f"on_timer(timestamp, ctx) method")
+        assert self.backend is not None
+        self.backend.set_current_key(timer.key)
+        context._timestamp = timer.timestamp
+        context._domain = domain
+        try:
+            self.out.collect(call(timer.timestamp, context),
+                             timer.timestamp if domain is TimeDomain.EVENT_TIME else None, "on_timer")
+        finally:
+            context._domain = None
+
     def timer_key(self, method: str) -> Any:
         """The key a timer registered now belongs to; raises where timers do not exist."""
         if self.timers is None or self.backend is None:
@@ -396,22 +413,5 @@ class KeyedCoProcessOperator(CoProcessOperator):
     def __init__(self, fn: Any, name: str = "Co-Keyed-Process") -> None:
         super().__init__(fn, name)
 
-    def open(self, ctx: OperatorContext) -> None:
-        super().open(ctx)
-        self._timer_call = getattr(self.fn, "on_timer", None)
-
     def on_timer(self, timer: InternalTimer, domain: TimeDomain) -> None:
-        call = self._timer_call
-        if not callable(call):
-            raise ProcessFunctionError(f"{self.step}: a timer fired but {type(self.fn).__name__} has no "
-                            f"on_timer(timestamp, ctx) method")
-        assert self.backend is not None
-        self.backend.set_current_key(timer.key)
-        context = self._context
-        context._timestamp = timer.timestamp
-        context._domain = domain
-        try:
-            self.out.collect(call(timer.timestamp, context),
-                             timer.timestamp if domain is TimeDomain.EVENT_TIME else None, "on_timer")
-        finally:
-            context._domain = None
+        self.call_user_on_timer(timer, domain, self._context)
