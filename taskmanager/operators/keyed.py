@@ -29,18 +29,47 @@ _MISSING = object()
 _COMPACT_ROWS = 200_000
 
 
+class KeyedValues:
+    """One value per key in the operator's keyed state backend (void namespace, partitioned by key
+    group, so checkpoints snapshot it and rescaling moves it), updated per batch through the
+    backend's bulk access instead of a state object per record."""
+
+    def __init__(self, ctx: OperatorContext, name: str) -> None:
+        from strom.taskmanager.state import VOID_NAMESPACE, RuntimeStateDescriptor
+
+        self._void = VOID_NAMESPACE
+        self.backend = ctx.create_keyed_state_backend()
+        self._maps = self.backend.bulk_maps(RuntimeStateDescriptor(name, "value"))
+        self._dicts: list[dict[Any, Any] | None] = [None] * len(self._maps)
+
+    def dicts_of(self, batch: Batch, keys: Any) -> list[dict[Any, Any]]:
+        """Per record, the dict (key -> value) of its key group."""
+        arrow = batch.arrow_with_key
+        typed = arrow is not None and not is_pickled(arrow.schema.field(KEY_COLUMN))
+        index = self.backend.key_group_indices(arrow.column(KEY_COLUMN) if typed else keys)  # type: ignore[union-attr]
+        dicts = self._dicts
+        for i in np.unique(index).tolist():
+            if dicts[i] is None:
+                dicts[i] = self._maps[i].setdefault(self._void, {})
+        return list(map(dicts.__getitem__, index.tolist()))  # type: ignore[arg-type]
+
+    def values(self) -> list[Any]:
+        return [v for m in self._maps for v in m.get(self._void, {}).values()]
+
+
+
 class ReduceOperator(Operator):
     """``KeyedStream.reduce(fn)``: fn(accumulated, new) -> accumulated, per key."""
 
     def __init__(self, fn: Callable[[Any, Any], Any], name: str = "Keyed Reduce") -> None:
         self.fn = fn
         self.name = name
-        self.state: dict[Any, Any] = {}
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
         self._reduce = getattr(self.fn, "reduce", self.fn)
         self._emit_updates = not ctx.batch_mode
+        self.state = KeyedValues(ctx, "reduce")
 
     def _keys_of(self, batch: Batch) -> Any:
         keys = batch.keys
@@ -50,26 +79,25 @@ class ReduceOperator(Operator):
 
     def process(self, batch: Batch, input_index: int = 0) -> None:
         keys = self._keys_of(batch)
-        state = self.state
         reduce = self._reduce
-        get = state.get
+        dicts = self.state.dicts_of(batch, keys)
         if self._emit_updates:
             out = []
             append = out.append
-            for k, r in zip(keys, batch.records, strict=True):
-                cur = get(k, _MISSING)
+            for d, k, r in zip(dicts, keys, batch.records, strict=True):
+                cur = d.get(k, _MISSING)
                 cur = r if cur is _MISSING else reduce(cur, r)
-                state[k] = cur
+                d[k] = cur
                 append(cur)
             self.output.emit(Batch.of_records(out, batch.timestamps))   # each update keeps its input's time
         else:
-            for k, r in zip(keys, batch.records, strict=True):
-                cur = get(k, _MISSING)
-                state[k] = r if cur is _MISSING else reduce(cur, r)
+            for d, k, r in zip(dicts, keys, batch.records, strict=True):
+                cur = d.get(k, _MISSING)
+                d[k] = r if cur is _MISSING else reduce(cur, r)
 
     def finish(self) -> None:
-        if not self._emit_updates and self.state:
-            values = list(self.state.values())
+        if not self._emit_updates:
+            values = self.state.values()
             for i in range(0, len(values), 8192):
                 self.output.emit(Batch.of_records(values[i:i + 8192]))
 
@@ -118,7 +146,6 @@ class AggregationOperator(Operator):
         self.kind = kind
         self.field = field
         self.name = name or f"Keyed Aggregation ({kind} of field {field})"
-        self.state: dict[Any, Any] = {}
         self._partials: list[pa.Table] = []
         self._partial_rows = 0
         self._vectorized = True
@@ -128,6 +155,7 @@ class AggregationOperator(Operator):
         self._emit_updates = not ctx.batch_mode
         self._get, self._replace = _field_getter(self.field)
         self._combine = _COMBINE[self.kind]
+        self.state = KeyedValues(ctx, self.kind)
 
     # ---- vectorized (BATCH mode, Arrow-typed numeric field) -----------------
 
@@ -218,8 +246,9 @@ class AggregationOperator(Operator):
         self._partials = []
         for b in table.to_batches():
             full = Batch.of_arrow(b.replace_schema_metadata(self._schema.metadata))
-            for k, r in zip(full.keys or [], full.records, strict=True):
-                self.state[k] = r
+            keys = full.keys or []
+            for d, k, r in zip(self.state.dicts_of(full, keys), keys, full.records, strict=True):
+                d[k] = r
 
     # ---- per record ----------------------------------------------------------
 
@@ -233,11 +262,11 @@ class AggregationOperator(Operator):
             raise RuntimeError(f"{self.name}: received a batch without keys; {self.kind} must follow key_by()")
         if isinstance(self.field, str) and batch._arrow is not None:
             self._resolve_column(batch.arrow)
-        state = self.state
+        dicts = self.state.dicts_of(batch, keys)
         get, replace, combine = self._get, self._replace, self._combine
         out: list[Any] | None = [] if self._emit_updates else None
-        for k, r in zip(keys, batch.records, strict=True):
-            cur = state.get(k, _MISSING)
+        for d, k, r in zip(dicts, keys, batch.records, strict=True):
+            cur = d.get(k, _MISSING)
             if cur is _MISSING:
                 cur = r
             else:
@@ -245,7 +274,7 @@ class AggregationOperator(Operator):
                 c = combine(a, b)
                 if c is not a:
                     cur = replace(cur, c)
-            state[k] = cur
+            d[k] = cur
             if out is not None:
                 out.append(cur)
         if out:
@@ -269,7 +298,7 @@ class AggregationOperator(Operator):
             for b in table.to_batches(max_chunksize=8192):
                 self.output.emit(Batch.of_arrow(b.replace_schema_metadata(self._schema.metadata)))
             self._partials = []
-        if self.state:
-            values = list(self.state.values())
+        values = self.state.values()
+        if values:
             for i in range(0, len(values), 8192):
                 self.output.emit(Batch.of_records(values[i:i + 8192]))

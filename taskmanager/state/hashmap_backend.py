@@ -22,7 +22,15 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from strom.common.keygroups import DEFAULT_MAX_PARALLELISM, key_group_for_key, key_group_range
+import numpy as np
+import pyarrow as pa
+
+from strom.common.keygroups import (
+    DEFAULT_MAX_PARALLELISM,
+    key_group_for_key,
+    key_group_range,
+    key_groups_of_array,
+)
 from strom.taskmanager.state.descriptor import (
     VOID_NAMESPACE,
     StateKind,
@@ -265,6 +273,24 @@ class HashMapKeyedStateBackend:
         return table
 
     # -- inspection and bulk operations --------------------------------------------------------------
+
+    def bulk_maps(self, descriptor: StateSpec) -> list[dict[Any, dict[Any, Any]]]:
+        """Direct access for operators that update many keys per batch without a state object per
+        record: ``maps[key_group - key_group_range.start][namespace][key]`` is the stored value
+        (TTL-stamped for states with TTL). Writes must keep that layout; the backend snapshots,
+        restores and counts what is there like any other entry."""
+        return self._table_for(descriptor).maps
+
+    def key_group_indices(self, keys: Any) -> np.ndarray:
+        """``key_group - key_group_range.start`` of every key (an Arrow array or a sequence),
+        vectorized; raises when a key belongs to another subtask."""
+        groups = key_groups_of_array(keys, self._max_parallelism)
+        index = groups - self._range.start
+        if len(index) and (index.min() < 0 or index.max() >= len(self._range)):
+            bad = int(np.flatnonzero((index < 0) | (index >= len(self._range)))[0])
+            key = keys[bad].as_py() if isinstance(keys, pa.Array) else keys[bad]
+            self.set_current_key(key)   # raises KeyGroupOutOfRangeError with the full explanation
+        return index
 
     def registered_state_names(self) -> list[str]:
         """Names of all states, registered or restored."""

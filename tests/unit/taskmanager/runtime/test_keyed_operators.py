@@ -73,3 +73,19 @@ def test_streaming_aggregation_by_column_name_over_arrow_rows():
         bad.output = Collect()
         bad.open(OperatorContext("j", "j", "v", "op", 0, 1, 128, 0, {}))
         bad.process(Batch.of_arrow(pa.RecordBatch.from_pydict({"a": [1], "b": [2], "__key__": [1]})))
+
+
+def test_running_aggregates_keep_their_state_in_the_keyed_backend_by_key_group():
+    from strom.taskmanager.state import VOID_NAMESPACE, HashMapKeyedStateBackend, RuntimeStateDescriptor
+
+    op = AggregationOperator("sum", 1)
+    _run(op, WORDS, "STREAMING")
+    backend = op.state.backend
+    restored = HashMapKeyedStateBackend.for_subtask(0, 1, 128)
+    restored.restore([backend.snapshot()])
+    descriptor = RuntimeStateDescriptor("sum", "value")
+    totals = {}
+    for key in restored.get_keys("sum", VOID_NAMESPACE):
+        restored.set_current_key(key)
+        totals[key] = restored.get_state(descriptor).value()
+    assert totals == {"a": ("a", 3), "b": ("b", 2), "c": ("c", 1)}
