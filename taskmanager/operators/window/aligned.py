@@ -45,8 +45,8 @@ snapshot and the operator's watermark at the checkpoint, and no timers; after a
 restore, the keys of one window fire in key-group order instead of arrival order.
 
 Owned by the window operator, on its task thread; it writes into the
-operator's result buffers, and reaches into the hashmap backend's ``StateTable``
-(``_table_for``), for which the state package has no public accessor yet.
+operator's result buffers, and into the window contents through the hashmap
+backend's bulk access (``bulk_maps``).
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ class AlignedFastPath:
         self._backend: HashMapKeyedStateBackend = op._backend
         self._timers = op._timers
         self._kind = op._descriptor.state_kind
-        table = self._backend._table_for(op._descriptor)  # the contents table: maps[key group][window][key]
-        self._maps: list[dict[Any, dict[Any, Any]]] = table.maps
+        # the window contents: maps[key group - range start][window][key]
+        self._maps: list[dict[Any, dict[Any, Any]]] = self._backend.bulk_maps(op._descriptor)
         self._key_range_start = self._backend.key_group_range.start
         self._key_groups: dict[Any, int] = {}
         if self._kind is StateKind.AGGREGATING:
