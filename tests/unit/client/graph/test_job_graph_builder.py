@@ -103,3 +103,48 @@ def test_window_on_a_non_keyed_stream_is_refused_with_the_fix():
     env = _env()
     with pytest.raises(TypeError, match="key_by"):
         env.from_sequence(1, 5).window(object())
+
+
+@pytest.mark.parametrize("kind", ["window", "vectorized", "process", "connect", "interval_join", "window_join"])
+def test_every_stateful_step_needs_a_uid_when_the_job_asks_for_stable_ids(kind):
+    from strom import (
+        KeyedCoProcessFunction,
+        ProcessJoinFunction,
+        Time,
+        TumblingEventTimeWindows,
+        WatermarkStrategy,
+    )
+    from strom.client.api.aggregations import count
+
+    class Both(KeyedCoProcessFunction):
+        def process_element1(self, value, ctx):
+            yield value
+
+        def process_element2(self, value, ctx):
+            yield value
+
+    class Pairs(ProcessJoinFunction):
+        def process_element(self, left, right, ctx):
+            yield left, right
+
+    env = _env()
+    env.configure({"pipeline.auto-generate-uids": "false"})
+    stream = env.from_collection([(1, 2)]).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(lambda v, ts: v[1]))
+    keyed = stream.key_by(lambda v: v[0])
+    windows = TumblingEventTimeWindows.of(Time.seconds(1))
+    build = {
+        "window": lambda: keyed.window(windows).reduce(lambda a, b: a),
+        "vectorized": lambda: keyed.window(windows).aggregate(count()),
+        "process": lambda: keyed.process(lambda v, ctx: [v]),
+        "connect": lambda: keyed.connect(keyed).process(Both()),
+        "interval_join": lambda: keyed.interval_join(keyed).between(-1, 1).process(Pairs()),
+        "window_join": lambda: stream.join(stream).where(lambda v: v[0]).equal_to(lambda v: v[0])
+        .window(windows).apply(lambda a, b: (a, b)),
+    }
+    step = build[kind]()
+    step.print()
+    with pytest.raises(JobGraphError, match="has no uid"):
+        env.get_job_graph("j")
+    step.uid(f"{kind}-1")
+    env.get_job_graph("j")
