@@ -93,18 +93,18 @@ class _TriggerStateStore:
 
     def __init__(self, backend: Any) -> None:
         self._backend = backend
-        self._renamed: dict[int, tuple[Any, RuntimeStateDescriptor]] = {}
+        # by (name, kind): triggers often build their descriptor anew per call, so bounded by names
+        self._renamed: dict[tuple[str, str], RuntimeStateDescriptor] = {}
 
     def _descriptor(self, descriptor: Any) -> RuntimeStateDescriptor:
-        hit = self._renamed.get(id(descriptor))
-        if hit is not None and hit[0] is descriptor:
-            return hit[1]
-        renamed = RuntimeStateDescriptor(
-            f"trigger/{descriptor.name}", descriptor.state_kind,
-            reduce_function=getattr(descriptor, "reduce_function", None),
-            agg_function=getattr(descriptor, "agg_function", None),
-            ttl_config=getattr(descriptor, "ttl_config", None))
-        self._renamed[id(descriptor)] = (descriptor, renamed)
+        key = (descriptor.name, descriptor.state_kind)
+        renamed = self._renamed.get(key)
+        if renamed is None:
+            renamed = self._renamed[key] = RuntimeStateDescriptor(
+                f"trigger/{descriptor.name}", descriptor.state_kind,
+                reduce_function=getattr(descriptor, "reduce_function", None),
+                agg_function=getattr(descriptor, "agg_function", None),
+                ttl_config=getattr(descriptor, "ttl_config", None))
         return renamed
 
     def get_partitioned_state(self, namespace: Any, descriptor: Any) -> Any:
@@ -170,6 +170,7 @@ class WindowOperator(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
+        self._flush_scheduled = False
         backend = self._backend = ctx.create_keyed_state_backend()
         self._timers = ctx.create_timer_service(self._on_processing_timer)
         self._event_time = self.assigner.is_event_time()
@@ -389,6 +390,13 @@ class WindowOperator(Operator):
 
     def _on_processing_timer(self, timer: InternalTimer) -> None:
         self._on_timer(timer, False)
+        if not self._flush_scheduled:
+            # one output batch per firing pass: the flush runs right after the pass's due timers
+            self._flush_scheduled = True
+            self.ctx._pts().register_timer(timer.timestamp, self._flush_processing_output)
+
+    def _flush_processing_output(self, _time: int) -> None:
+        self._flush_scheduled = False
         self._flush()
 
     def _on_timer(self, timer: InternalTimer, event_time: bool) -> None:
