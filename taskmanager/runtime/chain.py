@@ -108,7 +108,31 @@ class KeyExtractor:
                 return _with_key(arrow, arrow.schema.field(pos).type, arrow.column(pos))
             f, a = column_to_arrow(list(map(self._fn, records)), KEY_COLUMN)
             return arrow.append_column(f, a)
-        return records_to_arrow(records, list(map(self._fn, records)))
+        try:
+            keys = list(map(self._fn, records))
+        except (TypeError, KeyError, IndexError) as exc:
+            if callable(self.key):
+                raise
+            raise ValueError(self._explain(records, exc)) from None
+        return records_to_arrow(records, keys)
+
+    def _explain(self, records: list[Any], exc: BaseException) -> str:
+        bad = next((r for r in records if not _has_field(r, self.key)), records[0] if records else None)
+        if isinstance(self.key, str):
+            hint = ("a column name works for Arrow batches (read_csv, map_batches) and dict records; "
+                    "give a tuple position (key_by(0)) or a function (key_by(lambda r: ...))")
+        else:
+            hint = "a position works for tuples and lists that long; give a function (key_by(lambda r: ...))"
+        return (f"key_by({self.key!r}): cannot take field {self.key!r} of the record {bad!r:.120} "
+                f"({type(bad).__name__}): {exc}; {hint}")
+
+
+def _has_field(record: Any, field: Any) -> bool:
+    try:
+        record[field]
+    except (TypeError, KeyError, IndexError):
+        return False
+    return True
 
 
 def _with_key(arrow: pa.RecordBatch, key_type: pa.DataType, column: pa.Array) -> pa.RecordBatch:

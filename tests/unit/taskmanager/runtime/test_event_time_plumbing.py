@@ -262,3 +262,11 @@ def test_flat_map_calls_the_function_once_per_record_even_when_it_returns_none()
 def test_a_user_timestamp_column_in_microseconds_is_read_as_milliseconds():
     arrow = pa.RecordBatch.from_pydict({"v": [1], TS_COLUMN: pa.array([1_000_000], pa.timestamp("us"))})
     assert Batch.of_arrow(arrow).timestamps.tolist() == [1_000]
+
+
+def test_key_by_a_column_name_on_tuple_records_explains_the_fix():
+    from strom.taskmanager.runtime.chain import KeyExtractor
+
+    with pytest.raises(ValueError, match=r"key_by\('auction'\).*\(94, 5\).*key_by\(0\)"):
+        KeyExtractor("auction").to_arrow(Batch.of_records([(94, 5)]))
+    assert KeyExtractor("auction").to_arrow(Batch.of_records([{"auction": 1}])).column("__key__").to_pylist() == [1]
