@@ -134,7 +134,10 @@ def create_partitioner(kind: str, max_parallelism: int = DEFAULT_MAX_PARALLELISM
     if kind == "hash":
         return HashPartitioner(key_column, max_parallelism)
     if kind == "rebalance":
-        return RebalancePartitioner(start_channel=subtask_index)
+        # every batch of at least one row per channel is cut into even contiguous slices (zero-copy;
+        # the record writer coalesces them per channel), so even small inputs spread like Flink's
+        # per-record round robin
+        return RebalancePartitioner(min_split_rows=1, start_channel=subtask_index)
     if kind == "broadcast":
         return BroadcastPartitioner()
     raise ValueError(f"unknown partitioner {kind!r}: expected forward, hash, rebalance or broadcast")

@@ -153,3 +153,12 @@ def test_create_partitioner_by_edge_name():
     assert isinstance(hashed, HashPartitioner) and hashed.max_parallelism == 64
     with pytest.raises(ValueError, match="unknown partitioner"):
         create_partitioner("shuffle")
+
+
+def test_the_runtimes_rebalance_spreads_even_a_small_batch():
+    import pyarrow as pa
+
+    part = create_partitioner("rebalance", subtask_index=0)
+    pieces = part.select(pa.RecordBatch.from_pydict({"v": list(range(100))}), 4)
+    assert [(c, b.num_rows) for c, b in pieces] == [(0, 25), (1, 25), (2, 25), (3, 25)]
+    assert [v for _, b in pieces for v in b.column(0).to_pylist()] == list(range(100))
