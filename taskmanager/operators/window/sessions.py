@@ -20,6 +20,14 @@ same timers:
   cleanup logic do, with the timer service (so they fire in the same order,
   through the generic path's ``_on_timer``, which reads the same state).
 
+In event time, an input batch is taken in runs between the elements whose own
+window already ends at or before the watermark (those may fire at once, retire a
+window or be late: they go one by one, in input order). Within a run, elements
+go key by key (input order within a key), the key's window set is read and
+written once, and a timer is registered once per window that is still in flight
+at the end of the run, in the order the generic path first registered it (so
+timers with equal timestamps still fire in the same order).
+
 Nothing is kept outside the state backend and the timer service, so a
 checkpoint of those is complete. Owned by the window operator, on its task thread.
 """
@@ -82,16 +90,131 @@ class SessionFastPath:
             self._delete = timers.delete_processing_time_timer
 
     def process(self, keys: Sequence[Any], records: list[Any], ts: np.ndarray | None) -> None:
+        if ts is None or not self._event_time:
+            stamps = [NO_TIMESTAMP] * len(records) if ts is None else ts.tolist()
+            self._process_each(keys, records, stamps, range(len(records)))
+            return
+        now = self._timers.current_watermark
+        stamps: list[int] = ts.tolist()
+        if self._gap is None:  # the new windows, in element order (the gap function sees them in order)
+            assign, tctx = self._assigner.assign_windows, self._op._tctx
+            news = [None if t == NO_TIMESTAMP else assign(v, t, tctx)[0]
+                    for v, t in zip(records, stamps, strict=True)]
+            special = [i for i, w in enumerate(news) if w is None or w.end - 1 <= now]
+        else:
+            news = None
+            behind = ts == NO_TIMESTAMP  # (names the missing timestamp, on the per-element path)
+            if now - self._gap + 1 > NO_TIMESTAMP:
+                behind |= ts <= now - self._gap + 1
+            special = np.flatnonzero(behind).tolist()
+        # Elements whose own window is already behind the watermark may fire, retire or be late: they
+        # go one by one in input order; the runs between them are grouped by key.
+        start = 0
+        for i in special:
+            if i > start:
+                self._process_grouped(keys, records, stamps, news, start, i, now)
+            self._process_each(keys, records, stamps, range(i, i + 1))
+            start = i + 1
+        if start < len(records):
+            self._process_grouped(keys, records, stamps, news, start, len(records), now)
+
+    def _process_each(self, keys: Sequence[Any], records: list[Any], stamps: list[int], indexes: range) -> None:
         op = self._op
         set_key = op._backend.set_current_key
         tctx = op._tctx
         add, late = self._add, op._late
-        stamps: list[int] = [NO_TIMESTAMP] * len(records) if ts is None else ts.tolist()
-        for key, value, timestamp in zip(keys, records, stamps, strict=True):
+        for i in indexes:
+            key, value, timestamp = keys[i], records[i], stamps[i]
             set_key(key)
             tctx.key = key
             if not add(key, value, timestamp):
                 late(value, timestamp)
+
+    def _process_grouped(self, keys: Sequence[Any], records: list[Any], stamps: list[int],
+                         news: list[Any] | None, start: int, stop: int, now: int) -> None:
+        """Event-time elements ``start:stop`` whose new windows all end after the watermark ``now``.
+
+        Such an element is never late, never fires and never merges into a late window, so it only
+        changes its key's windows, contents and timers. Elements are taken key by key (input order
+        within a key, which is all the contents and merges see); the key's window set is read and
+        written once. Timers of windows born in the run are registered at its end, ordered by the
+        element that registered them on the generic path (the timer service orders equal timestamps
+        by first registration), and never registered when the window merges away within the run.
+        """
+        groups: dict[Any, list[int]] = {}
+        for i in range(start, stop):
+            key = keys[i]
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [i]
+            else:
+                group.append(i)
+        op = self._op
+        set_key, tctx = op._backend.set_current_key, op._tctx
+        merging_state, state = op._merging_state, op._state
+        merge_namespaces, descriptor = op._backend.merge_namespaces, op._descriptor
+        delete, allowed, gap = self._delete, self._allowed, self._gap
+        born: dict[tuple[int, Any, Any], tuple[int, int]] = {}  # (timestamp, key, window) -> birth
+        for key, group in groups.items():
+            set_key(key)
+            tctx.key = key
+            pairs = merging_state.value()
+            mapping: dict[Any, Any] = dict(pairs) if pairs else {}
+            changed = False
+            for i in group:
+                if news is None:
+                    t = stamps[i]
+                    new = _window(TimeWindow, (t, t + gap))
+                else:
+                    new = news[i]
+                if new in mapping:
+                    actual = new
+                else:
+                    n_start, n_end = new
+                    hits = [w for w in mapping if w[0] <= n_end and w[1] >= n_start]
+                    if not hits:
+                        changed = True
+                        mapping[new] = actual = new
+                        max_ts = n_end - 1
+                        born[(max_ts, key, new)] = (i, 0)
+                        if allowed and max_ts + allowed < MAX_TIMESTAMP:
+                            born[(max_ts + allowed, key, new)] = (i, 1)
+                    else:
+                        if len(hits) > 1:
+                            hits.sort()  # by (start, end)
+                            end = max(n_end, max(w[1] for w in hits))
+                        else:
+                            end = max(n_end, hits[0][1])
+                        first = hits[0]
+                        actual = _window(TimeWindow, (min(n_start, first[0]), end))
+                        state_window = mapping[first]
+                        merged_state_windows = [mapping.pop(w) for w in hits]
+                        mapping[actual] = state_window
+                        merged_state_windows.remove(state_window)
+                        if not (len(hits) == 1 and first == actual):  # else absorbed, nothing grew
+                            changed = True
+                            max_ts = end - 1
+                            born[(max_ts, key, actual)] = (i, 0)  # the trigger's on_merge
+                            for window in hits:
+                                window_max_ts = window[1] - 1
+                                if born.pop((window_max_ts, key, window), None) is None:
+                                    delete(key, window, window_max_ts)  # the trigger's clear
+                                if allowed and window_max_ts + allowed < MAX_TIMESTAMP:
+                                    cleanup = window_max_ts + allowed
+                                    if born.pop((cleanup, key, window), None) is None:
+                                        delete(key, window, cleanup)  # the cleanup timer
+                            if merged_state_windows:
+                                merge_namespaces(state_window, merged_state_windows, descriptor)
+                            if allowed and max_ts + allowed < MAX_TIMESTAMP:
+                                born[(max_ts + allowed, key, actual)] = (i, 1)
+                state.set_current_namespace(mapping[actual])
+                state.add(records[i])
+            if changed:
+                merging_state.update(sorted(mapping.items()))
+        if born:
+            register = self._register
+            for timestamp, key, window in sorted(born, key=born.__getitem__):
+                register(key, window, timestamp)
 
     def _add(self, key: Any, value: Any, timestamp: int) -> bool:
         """One element of the current key; False when no window took it.
