@@ -83,14 +83,17 @@ class OperatorContext:
 
         return OperatorStateBackend(self.task_name_with_subtask)
 
-    def create_timer_service(self, on_processing_timer: Callable[[InternalTimer], None]
+    def create_timer_service(self, on_processing_timer: Callable[[InternalTimer], None],
+                             after_processing_timers: Callable[[], None] | None = None
                              ) -> InternalTimerService:
         """Event- and processing-time timers of one keyed operator instance; due processing-time
-        timers are handed to ``on_processing_timer`` on the task thread."""
+        timers are handed to ``on_processing_timer`` on the task thread, then
+        ``after_processing_timers()`` runs once per firing pass."""
         from strom.taskmanager.time.timers import InternalTimerService
 
         return InternalTimerService(self.max_parallelism, self.key_group_range,
-                                    processing_time_service=self._pts(), on_processing_timer=on_processing_timer)
+                                    processing_time_service=self._pts(), on_processing_timer=on_processing_timer,
+                                    after_processing_timers=after_processing_timers)
 
     def _pts(self) -> ProcessingTimeService:
         if self.processing_time_service is None:

@@ -151,9 +151,9 @@ class UserFunctionOperator(Operator):
         super().open(ctx)
         self.step = f"{self.name} '{describe_function(self.fn)}'"
         self.current_watermark = MIN_WATERMARK
-        self._flush_scheduled = False
         self.backend = ctx.create_keyed_state_backend() if self.keyed else None
-        self.timers = ctx.create_timer_service(self._on_processing_timer) if self.keyed else None
+        self.timers = (ctx.create_timer_service(self._on_processing_timer, self._flush_output)
+                       if self.keyed else None)
         self.operator_state = ctx.create_operator_state_backend()
         self.runtime_context = RuntimeContext(ctx, self.step, self.backend, self.operator_state)
         self.out = OutputCollector(self.step)
@@ -185,14 +185,9 @@ class UserFunctionOperator(Operator):
         self.emit_watermark(watermark)
 
     def _on_processing_timer(self, timer: InternalTimer) -> None:
-        self.on_timer(timer, TimeDomain.PROCESSING_TIME)
-        if not self._flush_scheduled:
-            # one output batch per firing pass: the flush runs right after the pass's due timers
-            self._flush_scheduled = True
-            self.ctx._pts().register_timer(timer.timestamp, self._flush_processing_output)
+        self.on_timer(timer, TimeDomain.PROCESSING_TIME)   # flushed once per firing pass
 
-    def _flush_processing_output(self, _time: int) -> None:
-        self._flush_scheduled = False
+    def _flush_output(self) -> None:
         self.out.flush(self)
 
     def on_timer(self, timer: InternalTimer, domain: TimeDomain) -> None:

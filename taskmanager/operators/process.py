@@ -391,8 +391,8 @@ class KeyedProcessOperator(_ProcessOperatorBase):
         super().open(ctx)
         self._key: Any = None
         self.backend = ctx.create_keyed_state_backend()
-        self._timers: InternalTimerService = ctx.create_timer_service(self._on_processing_timer)
-        self._pts = ctx._pts()
+        self._timers: InternalTimerService = ctx.create_timer_service(self._on_processing_timer,
+                                                                     self._emit_processing_output)
         service = KeyedTimerService(self)
         self._context = KeyedProcessContext(self, service)
         self._timer_context = KeyedOnTimerContext(self, service)
@@ -447,15 +447,14 @@ class KeyedProcessOperator(_ProcessOperatorBase):
 
     def _on_processing_timer(self, timer: InternalTimer) -> None:
         """A due processing-time timer (run by the task between batches). Outputs of all timers
-        due at once are emitted together, by a callback queued behind them."""
+        due at once are emitted together, after the firing pass."""
         pending = self._pending_processing_output
         if pending is None:
             pending = self._pending_processing_output = []
-            self._pts.register_timer(timer[0], self._emit_processing_output)
         self._out = pending
         self._fire(timer, TimeDomain.PROCESSING_TIME)
 
-    def _emit_processing_output(self, _time: int) -> None:
+    def _emit_processing_output(self) -> None:
         out, self._pending_processing_output = self._pending_processing_output, None
         if out:
             self._emit(out, None)

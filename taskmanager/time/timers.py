@@ -134,13 +134,16 @@ class InternalTimerService:
       owns) decide how snapshots are split and which timers a restore keeps.
     - With a ``processing_time_service`` and ``on_processing_timer``, processing-time
       timers fire by themselves: the service keeps one callback scheduled at the
-      earliest timer and hands each due timer to ``on_processing_timer``. Without
-      them, call ``advance_processing_time(now)`` yourself.
+      earliest timer and hands each due timer to ``on_processing_timer``, then calls
+      ``after_processing_timers()`` once per firing pass (an operator emits that pass's
+      outputs as one batch there). Without them, call ``advance_processing_time(now)``
+      yourself.
     """
 
     def __init__(self, max_parallelism: int = DEFAULT_MAX_PARALLELISM, key_groups: range | None = None, *,
                  processing_time_service: ProcessingTimeService | None = None,
-                 on_processing_timer: Callable[[InternalTimer], None] | None = None) -> None:
+                 on_processing_timer: Callable[[InternalTimer], None] | None = None,
+                 after_processing_timers: Callable[[], None] | None = None) -> None:
         if (processing_time_service is None) != (on_processing_timer is None):
             raise ValueError("processing_time_service and on_processing_timer go together")
         self.max_parallelism = max_parallelism
@@ -150,6 +153,7 @@ class InternalTimerService:
         self._watermark = MIN_WATERMARK
         self._pts = processing_time_service
         self._on_processing_timer = on_processing_timer
+        self._after_processing_timers = after_processing_timers
         self._scheduled: ScheduledTimer | None = None
 
     # ---- time -------------------------------------------------------------------
@@ -231,6 +235,8 @@ class InternalTimerService:
         assert self._on_processing_timer is not None
         for timer in self.advance_processing_time(time):
             self._on_processing_timer(timer)
+        if self._after_processing_timers is not None:
+            self._after_processing_timers()
         head = self._processing.peek()
         if head is not None:
             self._schedule(head.timestamp)

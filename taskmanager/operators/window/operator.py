@@ -170,9 +170,8 @@ class WindowOperator(Operator):
 
     def open(self, ctx: OperatorContext) -> None:
         super().open(ctx)
-        self._flush_scheduled = False
         backend = self._backend = ctx.create_keyed_state_backend()
-        self._timers = ctx.create_timer_service(self._on_processing_timer)
+        self._timers = ctx.create_timer_service(self._on_processing_timer, self._flush)
         self._event_time = self.assigner.is_event_time()
         self._merging = isinstance(self.assigner, MergingWindowAssigner)
         self._tctx = WindowTriggerContext(self._timers, _TriggerStateStore(backend), ctx.get_current_processing_time)
@@ -389,15 +388,7 @@ class WindowOperator(Operator):
         self.emit_watermark(watermark)
 
     def _on_processing_timer(self, timer: InternalTimer) -> None:
-        self._on_timer(timer, False)
-        if not self._flush_scheduled:
-            # one output batch per firing pass: the flush runs right after the pass's due timers
-            self._flush_scheduled = True
-            self.ctx._pts().register_timer(timer.timestamp, self._flush_processing_output)
-
-    def _flush_processing_output(self, _time: int) -> None:
-        self._flush_scheduled = False
-        self._flush()
+        self._on_timer(timer, False)   # outputs go out once per firing pass (``_flush``)
 
     def _on_timer(self, timer: InternalTimer, event_time: bool) -> None:
         key, window = timer.key, timer.namespace
