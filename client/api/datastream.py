@@ -109,10 +109,7 @@ class DataStream:
 
     def _then(self, operator: Operator, name: str, stateful: bool = False, is_sink: bool = False,
               others: Iterable[DataStream] = ()) -> DataStream:
-        node = self._env._graph.add_node(name, operator=operator, stateful=stateful, is_sink=is_sink)
-        for stream in (self, *others):
-            stream._connect_to(self._env, node, 0)
-        return DataStream(self._env, node)
+        return self._then_multi(operator, name, [(s, 0) for s in (self, *others)], stateful, is_sink)
 
     def _connect_to(self, env: StreamExecutionEnvironment, node: StreamNode, input_index: int) -> None:
         """An edge from this stream into input ``input_index`` of ``node`` (a node of ``env``)."""
@@ -122,9 +119,9 @@ class DataStream:
                                              input_index=input_index, side_output=self._side_output))
 
     def _then_multi(self, operator: Operator, name: str, inputs: list[tuple[DataStream, int]],
-                    stateful: bool = False) -> DataStream:
+                    stateful: bool = False, is_sink: bool = False) -> DataStream:
         """A node reading several inputs (connect, joins): ``(stream, input_index)`` pairs."""
-        node = self._env._graph.add_node(name, operator=operator, stateful=stateful)
+        node = self._env._graph.add_node(name, operator=operator, stateful=stateful, is_sink=is_sink)
         for stream, index in inputs:
             stream._connect_to(self._env, node, index)
         return DataStream(self._env, node)
